@@ -1,0 +1,63 @@
+//! The daemon: wires the store and the sources together and shuts down cleanly.
+
+pub mod inspect;
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::AgentConfig;
+use crate::ingest::site_mqtt::{IngestError, SiteSubscriber};
+use crate::store::{StoreError, Writer};
+
+/// How long shutdown may take before the process gives up waiting.
+const GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error("shutdown did not finish within {0:?}; unacknowledged messages stay with the broker")]
+    GraceExceeded(Duration),
+    #[error("a task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Run the agent until `stop` is cancelled (SIGTERM/SIGINT in `main`).
+pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), AgentError> {
+    let (ack_tx, ack_rx) = flume::unbounded();
+    let subscriber = SiteSubscriber::new(&config)?;
+    let writer = Writer::start(&config.db_path(), &config.site, &config.store, ack_tx)?;
+    tracing::info!(site = %config.site, epoch = %writer.epoch(), db = %config.db_path().display(), "store open");
+    let records = writer.sender();
+    let stats = writer.stats();
+    // The writer ends once every sender is gone: the subscriber drops its
+    // sender when told to stop, and `finish` drops this handle's.
+    let writer_done = tokio::task::spawn_blocking(move || writer.finish());
+    let subscriber_done = tokio::spawn(subscriber.run(records, ack_rx, stop.clone()));
+
+    stop.cancelled().await;
+    stats
+        .stopping
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let drained = tokio::time::timeout(GRACE, async {
+        let written = writer_done.await;
+        let subscribed = subscriber_done.await;
+        (written, subscribed)
+    })
+    .await;
+    match drained {
+        Ok((written, subscribed)) => {
+            written??;
+            subscribed?;
+            tracing::info!(
+                last_seq = stats.last_seq.load(std::sync::atomic::Ordering::SeqCst),
+                "stopped cleanly"
+            );
+            Ok(())
+        }
+        Err(_) => Err(AgentError::GraceExceeded(GRACE)),
+    }
+}

@@ -1,0 +1,250 @@
+//! The site broker subscriber: persistent session, manual acks, and a PUBACK
+//! only after the writer has committed what the message became.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, Event, MqttOptions, Outgoing, Packet, Publish, QoS,
+    SubscribeFilter, SubscribeReasonCode,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::Backoff;
+use super::decode::{decode, Rejected};
+use super::topic;
+use crate::config::{AgentConfig, Subscription};
+use crate::domain::time::now_ms;
+use crate::store::{content_hash, Identity, Outcome, Record};
+
+/// What the writer hands back once a message is durable.
+#[derive(Debug, Clone, Copy)]
+pub struct AckTicket {
+    /// Connection the message came on; acks for an earlier one are dropped,
+    /// as the broker redelivers those messages anyway.
+    generation: u64,
+    pkid: u16,
+    qos: QoS,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot read the site broker password from {path}: {source}\n    fix: check site_broker.password_file and its permissions")]
+    Password {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Largest packet accepted from the broker. Above `max_payload_bytes` the
+/// message is dead-lettered; this only bounds memory for absurd packets.
+const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024 + 64 * 1024;
+
+pub struct SiteSubscriber {
+    options: MqttOptions,
+    subscriptions: Vec<Subscription>,
+    max_payload: usize,
+    backoff: Backoff,
+}
+
+impl SiteSubscriber {
+    pub fn new(config: &AgentConfig) -> Result<SiteSubscriber, IngestError> {
+        let b = &config.site_broker;
+        let mut options = MqttOptions::new(config.site_client_id(), b.host.clone(), b.port);
+        options
+            .set_clean_session(false)
+            .set_manual_acks(true)
+            .set_keep_alive(Duration::from_secs(b.keep_alive_s))
+            .set_max_packet_size(MAX_INCOMING_PACKET, 64 * 1024);
+        if let Some(user) = &b.username {
+            let password = match &b.password_file {
+                Some(path) => std::fs::read_to_string(path)
+                    .map_err(|source| IngestError::Password {
+                        path: path.clone(),
+                        source,
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned(),
+                None => String::new(),
+            };
+            options.set_credentials(user.clone(), password);
+        }
+        Ok(SiteSubscriber {
+            options,
+            subscriptions: config.subscriptions.clone(),
+            max_payload: config.store.max_payload_bytes,
+            backoff: Backoff::new(
+                Duration::from_millis(b.reconnect_min_ms),
+                Duration::from_millis(b.reconnect_max_ms),
+            ),
+        })
+    }
+
+    /// Run until `stop` is cancelled; then stop taking messages, wait until
+    /// the writer has committed and handed back every ticket (`acks` closes),
+    /// send those acks, and disconnect.
+    pub async fn run(
+        mut self,
+        records: flume::Sender<Record<AckTicket>>,
+        acks: flume::Receiver<AckTicket>,
+        stop: CancellationToken,
+    ) {
+        let (client, mut eventloop) = AsyncClient::new(self.options.clone(), 1024);
+        let generation = Arc::new(AtomicU64::new(0));
+        let mut acker = tokio::spawn(forward_acks(client.clone(), acks, Arc::clone(&generation)));
+        let mut records = Some(records);
+        let mut first_connack = true;
+        let mut acks_flushed = false;
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled(), if records.is_some() => {
+                    tracing::info!("site broker: stopping intake; committing what is held");
+                    records = None; // lets the writer finish
+                }
+                _ = &mut acker, if !acks_flushed => {
+                    acks_flushed = true;
+                    // Requests are sent in order: the acks go out before this.
+                    let _ = client.try_disconnect();
+                }
+                event = eventloop.poll() => match event {
+                    Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                        generation.fetch_add(1, Ordering::SeqCst);
+                        if ack.code != ConnectReturnCode::Success {
+                            tracing::error!(code = ?ack.code, "site broker refused the connection; check credentials and client id");
+                            continue;
+                        }
+                        self.backoff.reset();
+                        tracing::info!(session_present = ack.session_present, "site broker: connected");
+                        if !ack.session_present || first_connack {
+                            self.subscribe(&client);
+                        }
+                        first_connack = false;
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let Some(tx) = &records else { continue }; // unacked: redelivered later
+                        let record = to_record(&self.subscriptions, &p, self.max_payload, generation.load(Ordering::SeqCst));
+                        if tx.send_async(record).await.is_err() {
+                            tracing::error!("site broker: the writer has stopped; stopping intake");
+                            records = None;
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                        if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) {
+                            tracing::error!(?ack.return_codes, "site broker refused a subscription; check the broker's ACL for this client");
+                        } else {
+                            tracing::info!(filters = ack.return_codes.len(), "site broker: subscribed");
+                        }
+                    }
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                        tracing::info!("site broker: disconnected");
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        generation.fetch_add(1, Ordering::SeqCst);
+                        if acks_flushed || (records.is_none() && acker.is_finished()) {
+                            break;
+                        }
+                        let wait = self.backoff.next_delay();
+                        tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "site broker: connection lost");
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = stop.cancelled(), if records.is_some() => { records = None; }
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    fn subscribe(&self, client: &AsyncClient) {
+        let filters = self.subscriptions.iter().map(|s| {
+            let qos = if s.qos == 2 {
+                QoS::ExactlyOnce
+            } else {
+                QoS::AtLeastOnce
+            };
+            SubscribeFilter::new(s.topic.clone(), qos)
+        });
+        if let Err(e) = client.try_subscribe_many(filters) {
+            tracing::error!(error = %e, "site broker: cannot queue subscriptions");
+        }
+    }
+}
+
+async fn forward_acks(
+    client: AsyncClient,
+    acks: flume::Receiver<AckTicket>,
+    generation: Arc<AtomicU64>,
+) {
+    while let Ok(t) = acks.recv_async().await {
+        if t.generation != generation.load(Ordering::SeqCst) {
+            continue;
+        }
+        let mut p = Publish::new("", t.qos, Vec::new());
+        p.pkid = t.pkid;
+        if client.ack(&p).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Turn a delivered message into a record for the writer: an event, or a dead letter.
+fn to_record(
+    subs: &[Subscription],
+    p: &Publish,
+    max_payload: usize,
+    generation: u64,
+) -> Record<AckTicket> {
+    let received_at = now_ms();
+    let ack = AckTicket {
+        generation,
+        pkid: p.pkid,
+        qos: p.qos,
+    };
+    // A retained message may be replayed on every subscribe with a new
+    // packet id, so it is recognised by content alone.
+    let content = Identity::Content {
+        hash: content_hash(&p.topic, &p.payload, if p.retain { 0 } else { p.pkid }),
+        redelivery: p.dup || p.retain,
+    };
+    let decoded = match subs.iter().find(|s| topic::matches(&s.topic, &p.topic)) {
+        Some(sub) => decode(sub, &p.topic, &p.payload, received_at, max_payload).map(|d| (sub, d)),
+        None => Err(Rejected::NoSubscription(p.topic.clone())),
+    };
+    let (identity, outcome) = match decoded {
+        Ok((sub, d)) => (
+            match &d.source_id {
+                Some(id) => Identity::SourceId {
+                    scope: sub.topic.clone(),
+                    id: id.clone(),
+                },
+                None => content,
+            },
+            Outcome::Event {
+                body: d.body,
+                source_id: d.source_id,
+            },
+        ),
+        Err(why) => {
+            tracing::debug!(topic = %p.topic, reason = %why, "dead letter");
+            (
+                content,
+                Outcome::DeadLetter {
+                    reason: why.to_string(),
+                    payload: p.payload[..p.payload.len().min(max_payload)].to_vec(),
+                    payload_len: p.payload.len(),
+                },
+            )
+        }
+    };
+    Record {
+        topic: p.topic.clone(),
+        received_at,
+        identity,
+        outcome,
+        ack,
+    }
+}

@@ -1,0 +1,10 @@
+//! dockside: the edge agent for distribution-centre gateways.
+//!
+//! Sources (`ingest`) produce events, the `store` persists and numbers them
+//! and only then acknowledges the source; `agent` wires it together.
+
+pub mod agent;
+pub mod config;
+pub mod domain;
+pub mod ingest;
+pub mod store;

@@ -1,0 +1,148 @@
+//! Reading the log: for `dockside status`, `dockside events` and tests.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+use super::schema::meta;
+use super::{open_for_read, StoreError};
+use crate::domain::{EventBody, Millis, StoredEvent};
+
+/// A read-only view of a log, safe to use beside the running daemon.
+pub struct LogReader {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// The log at a glance.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub site: String,
+    pub epoch: String,
+    pub last_seq: i64,
+    pub events: i64,
+    pub events_by_kind: BTreeMap<String, i64>,
+    pub dead_letters: i64,
+    pub duplicates_dropped: i64,
+    pub double_scans: i64,
+    pub database_bytes: u64,
+    pub recent_dead_letters: Vec<DeadLetter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub received_at: Millis,
+    pub topic: String,
+    pub reason: String,
+    #[serde(skip)]
+    pub payload: Vec<u8>,
+    pub payload_len: i64,
+}
+
+impl LogReader {
+    pub fn open(path: &Path) -> Result<LogReader, StoreError> {
+        Ok(LogReader {
+            conn: open_for_read(path)?,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn summary(&self) -> Result<Summary, StoreError> {
+        let site = meta(&self.conn, "site")?.unwrap_or_default();
+        let epoch = meta(&self.conn, "epoch")?
+            .ok_or_else(|| StoreError::Corrupt("no epoch recorded".into()))?;
+        let mut counters = BTreeMap::new();
+        let mut stmt = self.conn.prepare("SELECT name, value FROM counters")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (name, value) = row?;
+            counters.insert(name, value);
+        }
+        let mut take = |name: &str| counters.remove(name).unwrap_or(0);
+        let last_seq = take("last_seq");
+        let dead_letters = take("dead_letters");
+        let duplicates_dropped = take("duplicates");
+        let double_scans = take("double_scans");
+        let events_by_kind: BTreeMap<String, i64> = counters;
+        let database_bytes = ["", "-wal"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut p = self.path.clone().into_os_string();
+                p.push(suffix);
+                std::fs::metadata(p).ok().map(|m| m.len())
+            })
+            .sum();
+        Ok(Summary {
+            site,
+            epoch,
+            last_seq,
+            events: events_by_kind.values().sum(),
+            events_by_kind,
+            dead_letters,
+            duplicates_dropped,
+            double_scans,
+            database_bytes,
+            recent_dead_letters: self.dead_letters(5)?,
+        })
+    }
+
+    /// The newest `limit` dead letters, newest first.
+    pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, received_at, topic, reason, payload, payload_len FROM dead_letters ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok(DeadLetter {
+                id: r.get(0)?,
+                received_at: r.get(1)?,
+                topic: r.get(2)?,
+                reason: r.get(3)?,
+                payload: r.get(4)?,
+                payload_len: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Events with `seq > since`, in order, at most `limit`.
+    pub fn events_since(
+        &self,
+        since: i64,
+        limit: Option<u64>,
+        mut each: impl FnMut(StoredEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let epoch = meta(&self.conn, "epoch")?.unwrap_or_default();
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, source_topic, source_id, received_at, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let limit = limit.map(|l| l.min(i64::MAX as u64) as i64).unwrap_or(-1);
+        let mut rows = stmt.query(params![since, limit])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let body: String = row.get(4)?;
+            let body: EventBody = serde_json::from_str(&body).map_err(|e| {
+                StoreError::Corrupt(format!("event {seq} has an unreadable body: {e}"))
+            })?;
+            each(StoredEvent {
+                seq,
+                epoch: epoch.clone(),
+                source_topic: row.get(1)?,
+                source_id: row.get(2)?,
+                received_at: row.get(3)?,
+                body,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check`: "ok" or the problems found.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let lines: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(lines.join("; "))
+    }
+}

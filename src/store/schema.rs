@@ -1,0 +1,110 @@
+//! Schema and migrations, versioned by `PRAGMA user_version`.
+
+use rand::RngCore;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::StoreError;
+
+/// Each entry migrates from version `i` to `i + 1`. Append only.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- The log. seq is gap-free: assigned by the writer, never reused.
+CREATE TABLE events (
+    seq          INTEGER PRIMARY KEY,
+    kind         TEXT    NOT NULL,
+    source_topic TEXT    NOT NULL,
+    source_id    TEXT,
+    received_at  INTEGER NOT NULL,
+    body         TEXT    NOT NULL   -- JSON of domain::EventBody
+);
+
+CREATE TABLE dead_letters (
+    id          INTEGER PRIMARY KEY,
+    received_at INTEGER NOT NULL,
+    topic       TEXT    NOT NULL,
+    reason      TEXT    NOT NULL,
+    payload     BLOB    NOT NULL,   -- the raw bytes (the first max_payload_bytes of an oversized one)
+    payload_len INTEGER NOT NULL    -- the original length
+);
+
+-- Dedupe keys of recent messages (by source id, or by content on redelivery).
+CREATE TABLE seen (
+    key     BLOB    PRIMARY KEY,
+    seen_at INTEGER NOT NULL,
+    by_id   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX seen_by_age ON seen (by_id, seen_at);
+
+CREATE TABLE counters (
+    name  TEXT    PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+"#];
+
+pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Bring the schema up to date and return the database's epoch, creating it
+/// (and recording the site) on first use.
+pub(crate) fn migrate(conn: &Connection, site: &str) -> Result<String, StoreError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > VERSION {
+        return Err(StoreError::TooNew {
+            found,
+            known: VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    let tx = conn.unchecked_transaction()?;
+    let stored_site = meta(&tx, "site")?;
+    match stored_site {
+        Some(s) if s != site => {
+            return Err(StoreError::WrongSite {
+                found: s,
+                configured: site.to_owned(),
+            })
+        }
+        Some(_) => {}
+        None => set_meta(&tx, "site", site)?,
+    }
+    let epoch = match meta(&tx, "epoch")? {
+        Some(e) => e,
+        None => {
+            // A fresh identity for every new database: a wiped or replaced
+            // gateway never reuses (site, epoch, seq).
+            let mut bytes = [0u8; 16];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            let epoch: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            set_meta(&tx, "epoch", &epoch)?;
+            set_meta(
+                &tx,
+                "created_at",
+                &crate::domain::time::now_ms().to_string(),
+            )?;
+            epoch
+        }
+    };
+    tx.commit()?;
+    Ok(epoch)
+}
+
+pub(crate) fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+}
+
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! The single writer thread: numbers events, commits them in groups, and only
+//! then hands back each message's ack ticket, in arrival order.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, ErrorCode};
+
+use super::{open_for_write, Identity, StoreError};
+use crate::config::StoreConfig;
+use crate::domain::{time::now_ms, EventBody, Millis};
+
+/// What a message became.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Event {
+        body: EventBody,
+        source_id: Option<String>,
+    },
+    /// Rejected input: kept with the reason and its raw bytes.
+    DeadLetter {
+        reason: String,
+        payload: Vec<u8>,
+        payload_len: usize,
+    },
+}
+
+/// One message on its way into the log, with the ticket to ack once durable.
+#[derive(Debug)]
+pub struct Record<A> {
+    pub topic: String,
+    pub received_at: Millis,
+    pub identity: Identity,
+    pub outcome: Outcome,
+    pub ack: A,
+}
+
+/// Progress figures the daemon reads (health, watchdog, status lines).
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub last_seq: AtomicI64,
+    pub commits: AtomicU64,
+    pub last_commit_ms: AtomicI64,
+    /// Set while commits fail for lack of space: acks stop, the broker holds the messages.
+    pub disk_full: AtomicBool,
+    /// Set at shutdown: a commit that cannot be made is given up (unacked) rather than retried.
+    pub stopping: AtomicBool,
+}
+
+/// Handle to the writer thread. Dropping every sender ends it after it has
+/// committed (and acked) everything it was given.
+pub struct Writer<A> {
+    tx: flume::Sender<Record<A>>,
+    thread: JoinHandle<Result<(), StoreError>>,
+    epoch: String,
+    stats: Arc<WriterStats>,
+}
+
+impl<A: Send + 'static> Writer<A> {
+    /// Open the log at `path` and start the writer. Tickets of committed
+    /// records are sent to `acks` in the order the records were sent.
+    pub fn start(
+        path: &Path,
+        site: &str,
+        config: &StoreConfig,
+        acks: flume::Sender<A>,
+    ) -> Result<Writer<A>, StoreError> {
+        let (conn, epoch) = open_for_write(path, site)?;
+        let stats = Arc::new(WriterStats::default());
+        let mut state = State::load(conn, config.clone(), Arc::clone(&stats))?;
+        // Bounded well above any broker's in-flight window, so the MQTT loop
+        // is never held up in normal running.
+        let (tx, rx) = flume::bounded(65_536);
+        let thread = std::thread::Builder::new()
+            .name("dockside-writer".into())
+            .spawn(move || state.run(rx, acks))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
+        Ok(Writer {
+            tx,
+            thread,
+            epoch,
+            stats,
+        })
+    }
+
+    pub fn sender(&self) -> flume::Sender<Record<A>> {
+        self.tx.clone()
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    pub fn stats(&self) -> Arc<WriterStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Wait for the thread to commit what it holds and end. It ends once this
+    /// handle's sender and every clone from `sender()` are dropped.
+    pub fn finish(self) -> Result<(), StoreError> {
+        drop(self.tx);
+        self.thread.join().map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+struct State {
+    conn: Connection,
+    config: StoreConfig,
+    next_seq: i64,
+    /// Last stored scan per (scanner, code): (source time, received time).
+    last_scans: HashMap<(String, String), (Millis, Millis)>,
+    stats: Arc<WriterStats>,
+    last_prune: Instant,
+}
+
+enum Failure {
+    /// Out of space (or briefly locked): nothing was written; try again.
+    Retry(rusqlite::Error),
+    /// Anything else, including I/O and fsync errors: stop the process.
+    Fatal(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull | ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                Failure::Retry(e)
+            }
+            _ => Failure::Fatal(e),
+        }
+    }
+}
+
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+impl State {
+    fn load(
+        conn: Connection,
+        config: StoreConfig,
+        stats: Arc<WriterStats>,
+    ) -> Result<State, StoreError> {
+        // seq resumes after the highest ever handed out, even if pruned since.
+        let last: i64 = conn.query_row(
+            "SELECT max(coalesce((SELECT value FROM counters WHERE name = 'last_seq'), 0),
+                        coalesce((SELECT max(seq) FROM events), 0))",
+            [],
+            |r| r.get(0),
+        )?;
+        stats.last_seq.store(last, Ordering::SeqCst);
+        let mut state = State {
+            conn,
+            config,
+            next_seq: last + 1,
+            last_scans: HashMap::new(),
+            stats,
+            last_prune: Instant::now(),
+        };
+        state.reload_recent_scans()?;
+        Ok(state)
+    }
+
+    /// Double-scan detection survives a restart: reload the scans still inside the window.
+    fn reload_recent_scans(&mut self) -> Result<(), StoreError> {
+        let since = now_ms() - self.config.double_scan_window_ms as i64 - 60_000;
+        let mut stmt = self.conn.prepare(
+            "SELECT received_at, body FROM events WHERE kind = 'scan' ORDER BY seq DESC",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let received_at: i64 = row.get(0)?;
+            if received_at < since {
+                break;
+            }
+            let body: String = row.get(1)?;
+            if let Ok(EventBody::Scan {
+                scanner, code, at, ..
+            }) = serde_json::from_str(&body)
+            {
+                self.last_scans
+                    .entry((scanner, code))
+                    .or_insert((at, received_at));
+            }
+        }
+        Ok(())
+    }
+
+    fn run<A>(
+        &mut self,
+        rx: flume::Receiver<Record<A>>,
+        acks: flume::Sender<A>,
+    ) -> Result<(), StoreError> {
+        let max = self.config.batch_max_events;
+        let delay = Duration::from_millis(self.config.batch_max_delay_ms);
+        let mut batch: Vec<Record<A>> = Vec::with_capacity(max);
+        while let Ok(first) = rx.recv() {
+            batch.push(first);
+            let deadline = Instant::now() + delay;
+            while batch.len() < max {
+                match rx.recv_deadline(deadline) {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            self.commit_until_done(&batch)?;
+            for r in batch.drain(..) {
+                // The receiver is gone only when the daemon is exiting; the
+                // broker then redelivers and dedupe recognises the message.
+                let _ = acks.send(r.ack);
+            }
+            if self.last_prune.elapsed() >= PRUNE_EVERY {
+                self.prune();
+            }
+        }
+        Ok(())
+    }
+
+    fn commit_until_done<A>(&mut self, batch: &[Record<A>]) -> Result<(), StoreError> {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.commit(batch) {
+                Ok(()) => {
+                    if self.stats.disk_full.swap(false, Ordering::SeqCst) {
+                        tracing::warn!("store: commits succeed again; acknowledging resumes");
+                    }
+                    return Ok(());
+                }
+                Err(Failure::Retry(e)) => {
+                    if !self.stats.disk_full.swap(true, Ordering::SeqCst) {
+                        tracing::error!(
+                            error = %e,
+                            "ALARM store: cannot commit (disk full?); acks are held, the broker keeps the messages; free space in data_dir"
+                        );
+                    }
+                    if self.stats.stopping.load(Ordering::SeqCst) {
+                        // Unacked: the broker redelivers after restart.
+                        return Err(StoreError::Sqlite(e));
+                    }
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(Failure::Fatal(e)) => {
+                    // Retrying fsync on Linux can lie about durability: stop
+                    // and let systemd restart us on a clean state.
+                    tracing::error!(error = %e, "store: fatal database error; exiting");
+                    return Err(StoreError::Sqlite(e));
+                }
+            }
+        }
+    }
+
+    fn commit<A>(&mut self, batch: &[Record<A>]) -> Result<(), Failure> {
+        let now = now_ms();
+        let window = self.config.double_scan_window_ms as i64;
+        let mut next = self.next_seq;
+        let mut counts: HashMap<&'static str, i64> = HashMap::new();
+        let mut new_scans: Vec<((String, String), (Millis, Millis))> = Vec::new();
+        let tx = self.conn.transaction()?;
+        {
+            let mut seen_q = tx.prepare_cached("SELECT 1 FROM seen WHERE key = ?1")?;
+            let mut seen_i = tx.prepare_cached(
+                "INSERT INTO seen (key, seen_at, by_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(key) DO UPDATE SET seen_at = excluded.seen_at",
+            )?;
+            let mut event_i = tx.prepare_cached(
+                "INSERT INTO events (seq, kind, source_topic, source_id, received_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut dead_i = tx.prepare_cached(
+                "INSERT INTO dead_letters (received_at, topic, reason, payload, payload_len) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for r in batch {
+                let (key, by_id) = r.identity.key();
+                if r.identity.checks_seen() && seen_q.exists([&key[..]])? {
+                    *counts.entry("duplicates").or_default() += 1;
+                    continue;
+                }
+                seen_i.execute(params![&key[..], now, by_id])?;
+                match &r.outcome {
+                    Outcome::Event { body, source_id } => {
+                        if let EventBody::Scan {
+                            scanner, code, at, ..
+                        } = body
+                        {
+                            let k = (scanner.clone(), code.clone());
+                            let prev = new_scans
+                                .iter()
+                                .rev()
+                                .find(|(pk, _)| *pk == k)
+                                .map(|(_, v)| *v)
+                                .or_else(|| self.last_scans.get(&k).copied());
+                            if matches!(prev, Some((p, _)) if (at - p).abs() <= window) {
+                                *counts.entry("double_scans").or_default() += 1;
+                                continue;
+                            }
+                            new_scans.push((k, (*at, r.received_at)));
+                        }
+                        let json =
+                            serde_json::to_string(body).expect("event bodies always serialize");
+                        event_i.execute(params![
+                            next,
+                            body.kind(),
+                            r.topic,
+                            source_id,
+                            r.received_at,
+                            json
+                        ])?;
+                        next += 1;
+                        *counts.entry(body.kind()).or_default() += 1;
+                    }
+                    Outcome::DeadLetter {
+                        reason,
+                        payload,
+                        payload_len,
+                    } => {
+                        dead_i.execute(params![
+                            r.received_at,
+                            r.topic,
+                            reason,
+                            payload,
+                            *payload_len as i64
+                        ])?;
+                        *counts.entry("dead_letters").or_default() += 1;
+                    }
+                }
+            }
+            let mut count_u = tx.prepare_cached(
+                "INSERT INTO counters (name, value) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+            )?;
+            for (name, n) in &counts {
+                count_u.execute(params![name, n])?;
+            }
+            tx.execute(
+                "INSERT INTO counters (name, value) VALUES ('last_seq', ?1)
+                 ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                [next - 1],
+            )?;
+        }
+        tx.commit()?;
+        self.next_seq = next;
+        self.last_scans.extend(new_scans);
+        self.stats.last_seq.store(next - 1, Ordering::SeqCst);
+        self.stats.commits.fetch_add(1, Ordering::SeqCst);
+        self.stats.last_commit_ms.store(now, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Forget dedupe keys and scans past their windows. Best effort: a failure
+    /// here only delays forgetting.
+    fn prune(&mut self) {
+        self.last_prune = Instant::now();
+        let now = now_ms();
+        let content_before = now - self.config.dedupe_window_s as i64 * 1000;
+        let id_before = now - self.config.id_retention_h as i64 * 3_600_000;
+        let result = self.conn.execute(
+            "DELETE FROM seen WHERE (by_id = 0 AND seen_at < ?1) OR (by_id = 1 AND seen_at < ?2)",
+            params![content_before, id_before],
+        );
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "store: pruning dedupe keys failed; will retry");
+        }
+        let scans_before = now - self.config.double_scan_window_ms as i64 - 60_000;
+        self.last_scans
+            .retain(|_, (_, received)| *received >= scans_before);
+    }
+}

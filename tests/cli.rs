@@ -1,0 +1,70 @@
+//! The command line as a site engineer meets it.
+
+use std::process::Command;
+
+fn dockside(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dockside"))
+        .args(args)
+        .output()
+        .expect("run dockside")
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let out = dockside(&[
+        "check-config",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config/dockside.toml"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
+}
+
+#[test]
+fn check_config_reports_every_problem_with_key_line_and_fix() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "site = \"dc 1\"\ndata_dir = \"/tmp/x\"\ncolour = \"red\"\n[site_broker]\nhost = \"\"\n[[subscriptions]]\ntopic = \"a/#/b\"\nformat = \"json\"\nkind = \"scan\"\nqos = 0\n",
+    )
+    .expect("write");
+    let out = dockside(&["check-config", path.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "line 3: `colour`: unknown key",
+        "`site`",
+        "site_broker.host",
+        "subscriptions[0].topic",
+        "subscriptions[0].qos",
+        "subscriptions[0].mapping",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert_eq!(err.matches("fix:").count(), 6, "{err}");
+}
+
+#[test]
+fn status_without_a_database_says_what_to_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("c.toml");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dockside.toml"))
+            .expect("example")
+            .replace(
+                "/var/lib/dockside",
+                dir.path().join("none").to_str().expect("utf-8"),
+            );
+    std::fs::write(&path, text).expect("write");
+    let out = dockside(&["status", "--config", path.to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no database at") && err.contains("fix:"),
+        "{err}"
+    );
+}

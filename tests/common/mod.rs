@@ -1,0 +1,352 @@
+//! Test harness: a real mosquitto on a free loopback port with its own config
+//! and data dir, the real `dockside` binary, and a QoS 1 publisher.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn mosquitto_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("MOSQUITTO") {
+        return p.into();
+    }
+    for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    panic!(
+        "mosquitto not found: install Debian's `mosquitto` (scripts/test.sh does) or set MOSQUITTO"
+    );
+}
+
+/// A mosquitto broker owned by the test; killed on drop.
+pub struct Mosquitto {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut m = Mosquitto {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        m.spawn();
+        m
+    }
+
+    fn spawn(&mut self) {
+        let data = self.dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("broker data dir");
+        let conf = self.dir.path().join("mosquitto.conf");
+        // The settings the README's broker recipe asks for: keep sessions
+        // across restarts, never drop queued messages, a wide in-flight window.
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {data}/\nautosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 1000\nmax_packet_size 1048576\nlog_dest file {log}\n",
+                port = self.port,
+                data = data.display(),
+                log = self.dir.path().join("mosquitto.log").display(),
+            ),
+        )
+        .expect("broker config");
+        let child = Command::new(mosquitto_binary())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mosquitto");
+        self.child = Some(child);
+        wait_for(Duration::from_secs(10), "mosquitto to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        });
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Poll `cond` until it holds, panicking with `what` after `timeout`.
+pub fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The subscriptions every test config uses.
+pub const SUBSCRIPTIONS: &str = r#"
+[[subscriptions]]
+topic = "scanners/+/pick"
+format = "text"
+kind = "scan"
+action = "pick"
+
+[[subscriptions]]
+topic = "wms/scans"
+format = "json"
+kind = "scan"
+[subscriptions.mapping]
+id = "/id"
+scanner = "/device"
+code = "/code"
+action = "/action"
+order = "/order"
+qty = "/qty"
+timestamp = "/ts"
+
+[[subscriptions]]
+topic = "wms/picks"
+format = "json"
+kind = "pick_complete"
+[subscriptions.mapping]
+id = "/id"
+order = "/order"
+line = "/line"
+qty = "/qty"
+
+[[subscriptions]]
+topic = "wms/waves"
+format = "json"
+kind = "wave_released"
+[subscriptions.mapping]
+id = "/id"
+wave = "/wave"
+
+[[subscriptions]]
+topic = "wms/orders"
+format = "json"
+kind = "order_status"
+[subscriptions.mapping]
+id = "/id"
+order = "/order"
+status = "/status"
+"#;
+
+/// A dockside agent process with its own data dir and config.
+pub struct Agent {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    child: Option<Child>,
+}
+
+impl Agent {
+    pub fn new(broker_port: u16) -> Agent {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("dockside.toml");
+        let text = format!(
+            "site = \"dc-test\"\ndata_dir = \"{data}\"\n[store]\nbatch_max_delay_ms = 5\n[site_broker]\nhost = \"127.0.0.1\"\nport = {broker_port}\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n{SUBSCRIPTIONS}",
+            data = dir.path().join("data").display(),
+        );
+        std::fs::write(&config, text).expect("agent config");
+        Agent {
+            dir,
+            config,
+            child: None,
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("data").join("dockside.db")
+    }
+
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "agent already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("agent.log"))
+            .expect("agent log");
+        let child = Command::new(env!("CARGO_BIN_EXE_dockside"))
+            .arg("run")
+            .arg("--config")
+            .arg(&self.config)
+            .env("DOCKSIDE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn dockside");
+        self.child = Some(child);
+    }
+
+    /// Wait until the agent has (re)subscribed `times` times in all, i.e. its
+    /// session exists and messages published now reach it.
+    pub fn wait_subscribed(&self, times: usize) {
+        wait_for(Duration::from_secs(20), "the agent to subscribe", || {
+            self.log().matches("site broker: subscribed").count() >= times
+        });
+    }
+
+    /// `kill -9`: no chance to commit or ack anything.
+    pub fn kill9(&mut self) {
+        let mut c = self.child.take().expect("agent running");
+        c.kill().expect("SIGKILL");
+        c.wait().expect("reap");
+    }
+
+    /// SIGTERM and wait; returns the exit status and how long it took.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        let mut c = self.child.take().expect("agent running");
+        let start = Instant::now();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()
+            .expect("kill -TERM");
+        let status = c.wait().expect("reap");
+        (status, start.elapsed())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    /// Run a CLI subcommand against this agent's config.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_dockside"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .expect("run dockside")
+    }
+
+    /// Every event in the log, in seq order.
+    pub fn events(&self) -> Vec<dockside::domain::StoredEvent> {
+        let Ok(reader) = dockside::store::LogReader::open(&self.db()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let _ = reader.events_since(0, None, |e| {
+            out.push(e);
+            Ok(())
+        });
+        out
+    }
+
+    pub fn summary(&self) -> Option<dockside::store::Summary> {
+        dockside::store::LogReader::open(&self.db())
+            .ok()?
+            .summary()
+            .ok()
+    }
+
+    /// Wait until the log holds `n` events.
+    pub fn wait_for_events(&self, n: i64, timeout: Duration) {
+        let start = Instant::now();
+        while !self.summary().is_some_and(|s| s.events >= n) {
+            if start.elapsed() > timeout {
+                panic!(
+                    "timed out after {timeout:?} waiting for {n} events; log has {:?}\nagent log:\n{}",
+                    self.summary().map(|s| s.events),
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Publish every message at QoS 1 and return once the broker has acked all.
+/// `pace` sleeps between publishes (to spread them over time).
+pub async fn publish_all(port: u16, messages: Vec<(String, Vec<u8>)>, pace: Option<Duration>) {
+    let mut opts = MqttOptions::new(format!("test-pub-{}", free_port()), "127.0.0.1", port);
+    opts.set_inflight(200).set_max_packet_size(4 << 20, 4 << 20);
+    let (client, mut eventloop) = AsyncClient::new(opts, 256);
+    let total = messages.len();
+    let sender = tokio::spawn(async move {
+        for (topic, payload) in messages {
+            client
+                .publish(topic, QoS::AtLeastOnce, false, payload)
+                .await
+                .expect("queue publish");
+            if let Some(p) = pace {
+                tokio::time::sleep(p).await;
+            }
+        }
+        client
+    });
+    let mut acked = 0;
+    while acked < total {
+        match tokio::time::timeout(Duration::from_secs(30), eventloop.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acked += 1,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("publisher connection failed: {e}"),
+            Err(_) => panic!("publisher stalled with {acked}/{total} acked"),
+        }
+    }
+    let client = sender.await.expect("sender task");
+    let _ = client.disconnect().await;
+    while let Ok(Ok(ev)) = tokio::time::timeout(Duration::from_secs(2), eventloop.poll()).await {
+        if matches!(ev, Event::Outgoing(Outgoing::Disconnect)) {
+            break;
+        }
+    }
+}
+
+/// A mixed workload of `n` messages with unique ids (`m{i}`) across the
+/// four JSON kinds; every fourth is a scan.
+pub fn mixed_messages(n: usize, tag: &str) -> Vec<(String, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let id = format!("{tag}{i}");
+            match i % 4 {
+                0 => ("wms/scans".to_string(), format!(r#"{{"id":"{id}","device":"H{}","code":"C{i}","action":"pick","order":"O{}","qty":{},"ts":{}}}"#, i % 7, i / 3, i % 5 + 1, 1_795_000_000_000i64 + i as i64)),
+                1 => ("wms/picks".to_string(), format!(r#"{{"id":"{id}","order":"O{}","line":"{}","qty":{}}}"#, i / 3, i % 9, i % 4)),
+                2 => ("wms/waves".to_string(), format!(r#"{{"id":"{id}","wave":"W{i}"}}"#)),
+                _ => ("wms/orders".to_string(), format!(r#"{{"id":"{id}","order":"O{i}","status":"picked"}}"#)),
+            }
+        })
+        .map(|(t, p)| (t, p.into_bytes()))
+        .collect()
+}
