@@ -367,3 +367,184 @@ impl State {
             .retain(|_, (_, received)| *received >= scans_before);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ScanAction;
+    use crate::store::{content_hash, LogReader};
+
+    fn scan(scanner: &str, code: &str, at: Millis) -> Outcome {
+        Outcome::Event {
+            body: EventBody::Scan {
+                scanner: scanner.into(),
+                code: code.into(),
+                action: ScanAction::Pick,
+                order: None,
+                wave: None,
+                line: None,
+                qty: None,
+                at,
+            },
+            source_id: None,
+        }
+    }
+
+    fn record(n: u32, identity: Identity, outcome: Outcome) -> Record<u32> {
+        Record {
+            topic: "t".into(),
+            received_at: now_ms(),
+            identity,
+            outcome,
+            ack: n,
+        }
+    }
+
+    fn by_id(id: &str) -> Identity {
+        Identity::SourceId {
+            scope: "wms/#".into(),
+            id: id.into(),
+        }
+    }
+
+    fn by_content(payload: &str, pkid: u16, redelivery: bool) -> Identity {
+        Identity::Content {
+            hash: content_hash("t", payload.as_bytes(), pkid),
+            redelivery,
+        }
+    }
+
+    /// Write `records` through a fresh writer; return the acks in order.
+    fn write(path: &Path, records: Vec<Record<u32>>) -> Vec<u32> {
+        let (ack_tx, ack_rx) = flume::unbounded();
+        let writer = Writer::start(path, "dc-1", &StoreConfig::default(), ack_tx).expect("start");
+        let tx = writer.sender();
+        for r in records {
+            tx.send(r).expect("send");
+        }
+        drop(tx);
+        writer.finish().expect("finish");
+        ack_rx.drain().collect()
+    }
+
+    #[test]
+    fn every_record_is_acked_in_order_and_repeats_are_dropped() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = dir.path().join("d.db");
+        let dead = Outcome::DeadLetter {
+            reason: "bad".into(),
+            payload: vec![1, 2],
+            payload_len: 2,
+        };
+        let acks = write(
+            &db,
+            vec![
+                record(1, by_id("a"), scan("S1", "X", 0)),
+                record(2, by_id("a"), scan("S1", "Y", 10_000)), // same id: a repeat
+                record(3, by_content("B", 7, false), scan("S2", "B", 0)),
+                record(4, by_content("B", 7, true), scan("S2", "B", 0)), // broker redelivery
+                record(5, by_content("B", 9, false), scan("S2", "B", 60_000)), // scanned again: kept
+                record(6, by_content("zz", 3, false), dead),
+            ],
+        );
+        assert_eq!(acks, vec![1, 2, 3, 4, 5, 6]);
+        let s = LogReader::open(&db)
+            .expect("open")
+            .summary()
+            .expect("summary");
+        assert_eq!(
+            (s.events, s.last_seq, s.duplicates_dropped, s.dead_letters),
+            (3, 3, 2, 1)
+        );
+    }
+
+    #[test]
+    fn double_scans_within_the_window_are_merged_even_across_restarts() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = dir.path().join("d.db");
+        let t = now_ms();
+        write(
+            &db,
+            vec![record(1, by_content("1", 1, false), scan("S1", "X", t))],
+        );
+        write(
+            &db,
+            vec![
+                record(2, by_content("2", 2, false), scan("S1", "X", t + 1000)), // double
+                record(3, by_content("3", 3, false), scan("S2", "X", t + 1000)), // other scanner
+                record(4, by_content("4", 4, false), scan("S1", "X", t + 5000)), // outside window
+            ],
+        );
+        let s = LogReader::open(&db)
+            .expect("open")
+            .summary()
+            .expect("summary");
+        assert_eq!((s.events, s.double_scans), (3, 1));
+    }
+
+    #[test]
+    fn seq_resumes_after_restart_and_the_epoch_stays() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = dir.path().join("d.db");
+        write(
+            &db,
+            (0..5)
+                .map(|i| record(i, by_id(&format!("a{i}")), scan("S", &format!("c{i}"), 0)))
+                .collect(),
+        );
+        let epoch = LogReader::open(&db)
+            .expect("open")
+            .summary()
+            .expect("summary")
+            .epoch;
+        write(
+            &db,
+            (5..8)
+                .map(|i| record(i, by_id(&format!("a{i}")), scan("S", &format!("c{i}"), 0)))
+                .collect(),
+        );
+        let reader = LogReader::open(&db).expect("open");
+        let s = reader.summary().expect("summary");
+        assert_eq!((s.last_seq, s.epoch), (8, epoch));
+        let mut seqs = Vec::new();
+        reader
+            .events_since(0, None, |e| {
+                seqs.push(e.seq);
+                Ok(())
+            })
+            .expect("events");
+        assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_database_refuses_another_site_and_a_new_database_gets_a_new_epoch() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (ack_tx, _ack_rx) = flume::unbounded::<u32>();
+        let a = Writer::start(
+            &dir.path().join("a.db"),
+            "dc-1",
+            &StoreConfig::default(),
+            ack_tx.clone(),
+        )
+        .expect("a");
+        let b = Writer::start(
+            &dir.path().join("b.db"),
+            "dc-1",
+            &StoreConfig::default(),
+            ack_tx.clone(),
+        )
+        .expect("b");
+        assert_ne!(a.epoch(), b.epoch());
+        a.finish().expect("finish");
+        let err = Writer::start(
+            &dir.path().join("a.db"),
+            "dc-2",
+            &StoreConfig::default(),
+            ack_tx,
+        )
+        .err()
+        .expect("refused");
+        assert!(matches!(err, StoreError::WrongSite { .. }), "{err}");
+        b.finish().expect("finish");
+    }
+}
