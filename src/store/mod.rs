@@ -2,6 +2,7 @@
 //! writer thread that commits in groups, and read-only queries for the CLI.
 
 mod dedupe;
+mod double_scan;
 mod error;
 mod query;
 mod schema;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, ErrorCode};
 
+use super::double_scan::{self, RecentScans};
 use super::{open_for_write, Identity, StoreError};
 use crate::config::StoreConfig;
 use crate::domain::{time::now_ms, EventBody, Millis};
@@ -111,8 +112,7 @@ struct State {
     conn: Connection,
     config: StoreConfig,
     next_seq: i64,
-    /// Last stored scan per (scanner, code): (source time, received time).
-    last_scans: HashMap<(String, String), (Millis, Millis)>,
+    recent_scans: RecentScans,
     stats: Arc<WriterStats>,
     last_prune: Instant,
 }
@@ -155,7 +155,7 @@ impl State {
             conn,
             config,
             next_seq: last + 1,
-            last_scans: HashMap::new(),
+            recent_scans: RecentScans::default(),
             stats,
             last_prune: Instant::now(),
         };
@@ -170,6 +170,7 @@ impl State {
             "SELECT received_at, body FROM events WHERE kind = 'scan' ORDER BY seq DESC",
         )?;
         let mut rows = stmt.query([])?;
+        let mut recent = Vec::new();
         while let Some(row) = rows.next()? {
             let received_at: i64 = row.get(0)?;
             if received_at < since {
@@ -180,10 +181,11 @@ impl State {
                 scanner, code, at, ..
             }) = serde_json::from_str(&body)
             {
-                self.last_scans
-                    .entry((scanner, code))
-                    .or_insert((at, received_at));
+                recent.push((double_scan::key(&scanner, &code), at, received_at));
             }
+        }
+        for (key, at, received_at) in recent.into_iter().rev() {
+            self.recent_scans.insert(key, at, received_at);
         }
         Ok(())
     }
@@ -197,10 +199,13 @@ impl State {
         let delay = Duration::from_millis(self.config.batch_max_delay_ms);
         let mut batch: Vec<Record<A>> = Vec::with_capacity(max);
         while let Ok(first) = rx.recv() {
+            // Commit as soon as nothing more is waiting: while one commit's
+            // fsync runs, the next batch gathers by itself. N and T bound a
+            // batch under a stream that never pauses.
             batch.push(first);
             let deadline = Instant::now() + delay;
-            while batch.len() < max {
-                match rx.recv_deadline(deadline) {
+            while batch.len() < max && Instant::now() < deadline {
+                match rx.try_recv() {
                     Ok(r) => batch.push(r),
                     Err(_) => break,
                 }
@@ -257,7 +262,7 @@ impl State {
         let window = self.config.double_scan_window_ms as i64;
         let mut next = self.next_seq;
         let mut counts: HashMap<&'static str, i64> = HashMap::new();
-        let mut new_scans: Vec<((String, String), (Millis, Millis))> = Vec::new();
+        let mut new_scans: Vec<(u128, Millis, Millis)> = Vec::new();
         let tx = self.conn.transaction()?;
         {
             let mut seen_q = tx.prepare_cached("SELECT 1 FROM seen WHERE key = ?1")?;
@@ -284,18 +289,18 @@ impl State {
                             scanner, code, at, ..
                         } = body
                         {
-                            let k = (scanner.clone(), code.clone());
+                            let k = double_scan::key(scanner, code);
                             let prev = new_scans
                                 .iter()
                                 .rev()
-                                .find(|(pk, _)| *pk == k)
-                                .map(|(_, v)| *v)
-                                .or_else(|| self.last_scans.get(&k).copied());
-                            if matches!(prev, Some((p, _)) if (at - p).abs() <= window) {
+                                .find(|(pk, _, _)| *pk == k)
+                                .map(|(_, p, _)| *p)
+                                .or_else(|| self.recent_scans.last_at(k));
+                            if prev.is_some_and(|p| (at - p).abs() <= window) {
                                 *counts.entry("double_scans").or_default() += 1;
                                 continue;
                             }
-                            new_scans.push((k, (*at, r.received_at)));
+                            new_scans.push((k, *at, r.received_at));
                         }
                         let json =
                             serde_json::to_string(body).expect("event bodies always serialize");
@@ -341,7 +346,12 @@ impl State {
         }
         tx.commit()?;
         self.next_seq = next;
-        self.last_scans.extend(new_scans);
+        for (k, at, received) in new_scans {
+            self.recent_scans.insert(k, at, received);
+        }
+        // Received times, not source times, decide expiry: a source clock
+        // far off must not keep entries forever.
+        self.recent_scans.expire(now - window - 1000);
         self.stats.last_seq.store(next - 1, Ordering::SeqCst);
         self.stats.commits.fetch_add(1, Ordering::SeqCst);
         self.stats.last_commit_ms.store(now, Ordering::SeqCst);
@@ -362,9 +372,6 @@ impl State {
         if let Err(e) = result {
             tracing::warn!(error = %e, "store: pruning dedupe keys failed; will retry");
         }
-        let scans_before = now - self.config.double_scan_window_ms as i64 - 60_000;
-        self.last_scans
-            .retain(|_, (_, received)| *received >= scans_before);
     }
 }
 
