@@ -6,6 +6,7 @@
 //! 2. dockside: the same publisher to the agent, timed to the last commit;
 //! 3. latency at 1,000 events/s, publish to visible in the log;
 //! 4. the agent's peak RSS (VmHWM).
+//!
 //! Throughput runs alternate (broker alone, dockside) for BENCH_ROUNDS rounds
 //! (default 3) and the medians are reported. Environment: BENCH_N (messages
 //! per throughput run, default 200000), BENCH_LATENCY_S (default 10).
