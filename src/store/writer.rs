@@ -73,9 +73,10 @@ impl<A: Send + 'static> Writer<A> {
         let (conn, epoch) = open_for_write(path, site)?;
         let stats = Arc::new(WriterStats::default());
         let mut state = State::load(conn, config.clone(), Arc::clone(&stats))?;
-        // Bounded well above any broker's in-flight window, so the MQTT loop
-        // is never held up in normal running.
-        let (tx, rx) = flume::bounded(65_536);
+        // Small on purpose: when the writer falls behind, the MQTT loop waits
+        // here, stops reading its socket, and the broker holds the messages.
+        // (mosquitto's max_inflight_messages does not bound this by itself.)
+        let (tx, rx) = flume::bounded(2 * config.batch_max_events);
         let thread = std::thread::Builder::new()
             .name("dockside-writer".into())
             .spawn(move || state.run(rx, acks))
@@ -165,7 +166,7 @@ impl State {
 
     /// Double-scan detection survives a restart: reload the scans still inside the window.
     fn reload_recent_scans(&mut self) -> Result<(), StoreError> {
-        let since = now_ms() - self.config.double_scan_window_ms as i64 - 60_000;
+        let since = now_ms() - self.config.double_scan_window_ms as i64;
         let mut stmt = self.conn.prepare(
             "SELECT received_at, body FROM events WHERE kind = 'scan' ORDER BY seq DESC",
         )?;
@@ -351,7 +352,7 @@ impl State {
         }
         // Received times, not source times, decide expiry: a source clock
         // far off must not keep entries forever.
-        self.recent_scans.expire(now - window - 1000);
+        self.recent_scans.expire(now - window);
         self.stats.last_seq.store(next - 1, Ordering::SeqCst);
         self.stats.commits.fetch_add(1, Ordering::SeqCst);
         self.stats.last_commit_ms.store(now, Ordering::SeqCst);
