@@ -1,0 +1,320 @@
+//! Between the public messages and their wire mirrors. The matches over
+//! domain enums have no `_` arm on purpose: a new `EventBody` or `ScanAction`
+//! variant does not compile until it has its wire variant in `format`.
+
+use std::collections::HashMap;
+
+use crate::domain::{EventBody, Millis, ScanAction};
+
+use super::format::{
+    StrRef, WireAck, WireBatch, WireBody, WireEvent, WireMessage, WirePlan, WireScanAction,
+    WireStatus,
+};
+use super::message::{check_seq_range, Ack, Batch, BatchEvent, Message, Plan, Status};
+use super::{epoch, WireError, VERSION};
+
+/// The bytes of `msg`: the version byte, then the message. Refuses what
+/// `decode` would not give back: an epoch that is not 32 lowercase hex
+/// characters, an empty batch, seqs out of range.
+pub fn encode(msg: &Message) -> Result<Vec<u8>, WireError> {
+    let wire = to_wire(msg)?;
+    postcard::to_extend(&wire, vec![VERSION]).map_err(WireError::Encode)
+}
+
+/// The message in `bytes`, which must hold exactly one. Never panics.
+pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
+    let (&version, rest) = bytes.split_first().ok_or(WireError::Truncated { len: 0 })?;
+    if version != VERSION {
+        return Err(WireError::UnsupportedVersion {
+            found: version,
+            supported: VERSION,
+        });
+    }
+    let (wire, trailing) = postcard::take_from_bytes::<WireMessage>(rest).map_err(|e| match e {
+        postcard::Error::DeserializeUnexpectedEnd => WireError::Truncated { len: bytes.len() },
+        other => WireError::Malformed(other),
+    })?;
+    if !trailing.is_empty() {
+        return Err(WireError::TrailingBytes {
+            count: trailing.len(),
+        });
+    }
+    from_wire(wire)
+}
+
+fn to_wire(msg: &Message) -> Result<WireMessage<'_>, WireError> {
+    Ok(match msg {
+        Message::Batch(b) => {
+            check_seq_range(b.first_seq, b.events.len())?;
+            let mut strings = Interner::default();
+            let mut previous: Millis = 0;
+            let mut events = Vec::with_capacity(b.events.len());
+            for e in &b.events {
+                events.push(WireEvent {
+                    source_topic: strings.add(&e.source_topic)?,
+                    source_id: e.source_id.as_deref(),
+                    received_delta: e.received_at.wrapping_sub(previous),
+                    body: body_to_wire(&e.body, e.received_at, &mut strings)?,
+                });
+                previous = e.received_at;
+            }
+            WireMessage::Batch(WireBatch {
+                site: &b.site,
+                epoch: epoch::to_bytes(&b.epoch)?,
+                first_seq: b.first_seq,
+                strings: strings.table,
+                events,
+            })
+        }
+        Message::Ack(a) => WireMessage::Ack(WireAck {
+            site: &a.site,
+            epoch: epoch::to_bytes(&a.epoch)?,
+            upto_seq: a.upto_seq,
+        }),
+        Message::Plan(p) => WireMessage::Plan(WirePlan {
+            site: &p.site,
+            version: p.version,
+            issued_at: p.issued_at,
+            body: &p.body,
+        }),
+        Message::Status(s) => WireMessage::Status(WireStatus {
+            site: &s.site,
+            online: s.online,
+            at: s.at,
+            epoch: epoch::to_bytes(&s.epoch)?,
+            last_seq: s.last_seq,
+            backlog: s.backlog,
+        }),
+    })
+}
+
+fn from_wire(wire: WireMessage<'_>) -> Result<Message, WireError> {
+    Ok(match wire {
+        WireMessage::Batch(b) => {
+            check_seq_range(b.first_seq, b.events.len())?;
+            let mut previous: Millis = 0;
+            let mut events = Vec::with_capacity(b.events.len());
+            for (index, e) in b.events.into_iter().enumerate() {
+                let table = Table {
+                    strings: &b.strings,
+                    event: index,
+                };
+                let received_at = previous.wrapping_add(e.received_delta);
+                events.push(BatchEvent {
+                    source_topic: table.get(e.source_topic)?,
+                    source_id: e.source_id.map(str::to_owned),
+                    received_at,
+                    body: body_from_wire(e.body, received_at, &table)?,
+                });
+                previous = received_at;
+            }
+            Message::Batch(Batch {
+                site: b.site.to_owned(),
+                epoch: epoch::to_hex(&b.epoch),
+                first_seq: b.first_seq,
+                events,
+            })
+        }
+        WireMessage::Ack(a) => Message::Ack(Ack {
+            site: a.site.to_owned(),
+            epoch: epoch::to_hex(&a.epoch),
+            upto_seq: a.upto_seq,
+        }),
+        WireMessage::Plan(p) => Message::Plan(Plan {
+            site: p.site.to_owned(),
+            version: p.version,
+            issued_at: p.issued_at,
+            body: p.body.to_owned(),
+        }),
+        WireMessage::Status(s) => Message::Status(Status {
+            site: s.site.to_owned(),
+            online: s.online,
+            at: s.at,
+            epoch: epoch::to_hex(&s.epoch),
+            last_seq: s.last_seq,
+            backlog: s.backlog,
+        }),
+    })
+}
+
+fn body_to_wire<'a>(
+    body: &'a EventBody,
+    received_at: Millis,
+    strings: &mut Interner<'a>,
+) -> Result<WireBody, WireError> {
+    let at = |at: &Millis| at.wrapping_sub(received_at);
+    Ok(match body {
+        EventBody::Scan {
+            scanner,
+            code,
+            action,
+            order,
+            wave,
+            line,
+            qty,
+            at: when,
+        } => WireBody::Scan {
+            scanner: strings.add(scanner)?,
+            code: strings.add(code)?,
+            action: action_to_wire(*action),
+            order: strings.add_opt(order)?,
+            wave: strings.add_opt(wave)?,
+            line: strings.add_opt(line)?,
+            qty: *qty,
+            at: at(when),
+        },
+        EventBody::PickComplete {
+            order,
+            line,
+            wave,
+            qty,
+            scanner,
+            at: when,
+        } => WireBody::PickComplete {
+            order: strings.add(order)?,
+            line: strings.add_opt(line)?,
+            wave: strings.add_opt(wave)?,
+            qty: *qty,
+            scanner: strings.add_opt(scanner)?,
+            at: at(when),
+        },
+        EventBody::WaveReleased { wave, at: when } => WireBody::WaveReleased {
+            wave: strings.add(wave)?,
+            at: at(when),
+        },
+        EventBody::OrderStatus {
+            order,
+            status,
+            at: when,
+        } => WireBody::OrderStatus {
+            order: strings.add(order)?,
+            status: strings.add(status)?,
+            at: at(when),
+        },
+    })
+}
+
+fn body_from_wire(
+    body: WireBody,
+    received_at: Millis,
+    table: &Table<'_>,
+) -> Result<EventBody, WireError> {
+    let at = |delta: i64| received_at.wrapping_add(delta);
+    Ok(match body {
+        WireBody::Scan {
+            scanner,
+            code,
+            action,
+            order,
+            wave,
+            line,
+            qty,
+            at: delta,
+        } => EventBody::Scan {
+            scanner: table.get(scanner)?,
+            code: table.get(code)?,
+            action: action_from_wire(action),
+            order: table.get_opt(order)?,
+            wave: table.get_opt(wave)?,
+            line: table.get_opt(line)?,
+            qty,
+            at: at(delta),
+        },
+        WireBody::PickComplete {
+            order,
+            line,
+            wave,
+            qty,
+            scanner,
+            at: delta,
+        } => EventBody::PickComplete {
+            order: table.get(order)?,
+            line: table.get_opt(line)?,
+            wave: table.get_opt(wave)?,
+            qty,
+            scanner: table.get_opt(scanner)?,
+            at: at(delta),
+        },
+        WireBody::WaveReleased { wave, at: delta } => EventBody::WaveReleased {
+            wave: table.get(wave)?,
+            at: at(delta),
+        },
+        WireBody::OrderStatus {
+            order,
+            status,
+            at: delta,
+        } => EventBody::OrderStatus {
+            order: table.get(order)?,
+            status: table.get(status)?,
+            at: at(delta),
+        },
+    })
+}
+
+fn action_to_wire(action: ScanAction) -> WireScanAction {
+    match action {
+        ScanAction::Pick => WireScanAction::Pick,
+        ScanAction::Pack => WireScanAction::Pack,
+        ScanAction::Stage => WireScanAction::Stage,
+        ScanAction::Load => WireScanAction::Load,
+        ScanAction::Receive => WireScanAction::Receive,
+    }
+}
+
+fn action_from_wire(action: WireScanAction) -> ScanAction {
+    match action {
+        WireScanAction::Pick => ScanAction::Pick,
+        WireScanAction::Pack => ScanAction::Pack,
+        WireScanAction::Stage => ScanAction::Stage,
+        WireScanAction::Load => ScanAction::Load,
+        WireScanAction::Receive => ScanAction::Receive,
+    }
+}
+
+/// Builds a batch's string table: each distinct string once, in order of first use.
+#[derive(Default)]
+struct Interner<'a> {
+    index: HashMap<&'a str, StrRef>,
+    table: Vec<&'a str>,
+}
+
+impl<'a> Interner<'a> {
+    fn add(&mut self, s: &'a str) -> Result<StrRef, WireError> {
+        if let Some(&r) = self.index.get(s) {
+            return Ok(r);
+        }
+        let r = StrRef::try_from(self.table.len())
+            .map_err(|_| WireError::TooManyStrings(self.table.len()))?;
+        self.index.insert(s, r);
+        self.table.push(s);
+        Ok(r)
+    }
+
+    fn add_opt(&mut self, s: &'a Option<String>) -> Result<Option<StrRef>, WireError> {
+        s.as_deref().map(|s| self.add(s)).transpose()
+    }
+}
+
+/// A decoded batch's string table, as seen from one of its events.
+struct Table<'t> {
+    strings: &'t [&'t str],
+    event: usize,
+}
+
+impl Table<'_> {
+    fn get(&self, r: StrRef) -> Result<String, WireError> {
+        usize::try_from(r)
+            .ok()
+            .and_then(|i| self.strings.get(i))
+            .map(|s| (*s).to_owned())
+            .ok_or(WireError::BadStringRef {
+                event: self.event,
+                reference: r,
+                table_len: self.strings.len(),
+            })
+    }
+
+    fn get_opt(&self, r: Option<StrRef>) -> Result<Option<String>, WireError> {
+        r.map(|r| self.get(r)).transpose()
+    }
+}
