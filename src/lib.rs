@@ -4,8 +4,10 @@
 //! and only then acknowledges the source; `agent` wires it together.
 
 pub mod agent;
+pub mod central;
 pub mod config;
 pub mod domain;
 pub mod ingest;
+pub mod link;
 pub mod store;
 pub mod wire;

@@ -7,10 +7,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use dockside::agent::{self, inspect};
-use dockside::config::AgentConfig;
+use dockside::central::{self, store::CentralReader};
+use dockside::config::{AgentConfig, CentralConfig};
 use dockside::store::LogReader;
 
 const DEFAULT_CONFIG: &str = "/etc/dockside/dockside.toml";
+const DEFAULT_CENTRAL_CONFIG: &str = "/etc/dockside/central.toml";
 
 #[derive(Parser)]
 #[command(
@@ -56,6 +58,30 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// The central allocator: without a subcommand, run its receiver.
+    Central {
+        #[arg(long, global = true, default_value = DEFAULT_CENTRAL_CONFIG)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: Option<CentralCommand>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CentralCommand {
+    /// List the sites: last seq stored, lag behind the site, last contact.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Store a plan for a site under its next version and publish it.
+    PushPlan {
+        #[arg(long)]
+        site: String,
+        /// The plan, a JSON object.
+        #[arg(long)]
+        file: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -80,16 +106,40 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run { config } => {
             let config = AgentConfig::load(&config)?;
             init_logging();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            runtime.block_on(async {
+            runtime()?.block_on(async {
                 let stop = CancellationToken::new();
                 tokio::spawn(stop_on_signal(stop.clone()));
                 agent::run(config, stop).await
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Central { config, command } => {
+            let config = CentralConfig::load(&config)?;
+            match command {
+                None => {
+                    init_logging();
+                    runtime()?.block_on(async {
+                        let stop = CancellationToken::new();
+                        tokio::spawn(stop_on_signal(stop.clone()));
+                        central::run(config, stop).await
+                    })?;
+                }
+                Some(CentralCommand::Status { json }) => {
+                    let sites = CentralReader::open(&config.db_path())?.sites()?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&sites)?);
+                    } else {
+                        print!(
+                            "{}",
+                            central::render_sites(&sites, dockside::domain::time::now_ms())
+                        );
+                    }
+                }
+                Some(CentralCommand::PushPlan { site, file }) => {
+                    let version = runtime()?.block_on(central::push_plan(&config, &site, &file))?;
+                    println!("plan version {version} for site {site} stored and published");
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { file } => match AgentConfig::load(&file) {
@@ -136,6 +186,14 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn init_logging() {

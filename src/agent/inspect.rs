@@ -40,6 +40,37 @@ pub fn render_status(s: &Summary) -> String {
             d.reason
         ));
     }
+    let sync = &s.sync;
+    let link = match (&sync.link_state, sync.link_since) {
+        (Some(state), Some(since)) => format!("{state} since {}", format_rfc3339(since)),
+        (Some(state), None) => state.clone(),
+        _ => "not started (no [uplink] configured, or never run)".into(),
+    };
+    out.push_str(&format!("uplink       {link}\n"));
+    out.push_str(&format!(
+        "backlog      {} events unsynced{}\n",
+        sync.backlog,
+        sync.oldest_unsynced_at
+            .map(|t| format!(", oldest from {}", format_rfc3339(t)))
+            .unwrap_or_default()
+    ));
+    out.push_str(&format!(
+        "last ack     {}\n",
+        sync.last_ack_at
+            .map(format_rfc3339)
+            .unwrap_or_else(|| "never".into())
+    ));
+    out.push_str(&format!(
+        "plan         {}\n",
+        sync.plan
+            .as_ref()
+            .map(|p| format!(
+                "version {} issued {}",
+                p.version,
+                format_rfc3339(p.issued_at)
+            ))
+            .unwrap_or_else(|| "none received".into())
+    ));
     out.push_str(&format!(
         "database     {:.1} MiB\n",
         s.database_bytes as f64 / (1024.0 * 1024.0)

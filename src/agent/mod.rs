@@ -1,7 +1,9 @@
 //! The daemon: wires the store and the sources together and shuts down cleanly.
 
 pub mod inspect;
+pub mod uplink;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -21,6 +23,8 @@ pub enum AgentError {
     Ingest(#[from] IngestError),
     #[error("shutdown did not finish within {0:?}; unacknowledged messages stay with the broker")]
     GraceExceeded(Duration),
+    #[error(transparent)]
+    Uplink(#[from] uplink::UplinkError),
     #[error("a task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -37,6 +41,24 @@ pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), Age
     // sender when told to stop, and `finish` drops this handle's.
     let writer_done = tokio::task::spawn_blocking(move || writer.finish());
     let subscriber_done = tokio::spawn(subscriber.run(records, ack_rx, stop.clone()));
+    // The uplink stops with everything else; it only reads what is committed.
+    let uplink_done = match &config.uplink {
+        Some(up) => {
+            let (uplink, _plans) =
+                uplink::Uplink::new(up, &config.site, &config.db_path(), Arc::clone(&stats))?;
+            let client_id = config.uplink_client_id();
+            let stop = stop.clone();
+            Some(tokio::spawn(async move {
+                let result = uplink.run(client_id, stop.clone()).await;
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "uplink failed; stopping the agent");
+                    stop.cancel();
+                }
+                result
+            }))
+        }
+        None => None,
+    };
 
     stop.cancelled().await;
     stats
@@ -45,13 +67,18 @@ pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), Age
     let drained = tokio::time::timeout(GRACE, async {
         let written = writer_done.await;
         let subscribed = subscriber_done.await;
-        (written, subscribed)
+        let uplinked = match uplink_done {
+            Some(task) => task.await,
+            None => Ok(Ok(())),
+        };
+        (written, subscribed, uplinked)
     })
     .await;
     match drained {
-        Ok((written, subscribed)) => {
+        Ok((written, subscribed, uplinked)) => {
             written??;
             subscribed?;
+            uplinked??;
             tracing::info!(
                 last_seq = stats.last_seq.load(std::sync::atomic::Ordering::SeqCst),
                 "stopped cleanly"

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::problems::{ConfigError, Problems};
+use super::broker::{BrokerConfig, UplinkConfig};
+use super::problems::{parse_toml, read, ConfigError, Problems};
 use crate::domain::ScanAction;
 
 /// Unknown keys are not rejected by serde but collected by `parse`
@@ -20,6 +21,9 @@ pub struct AgentConfig {
     pub site_broker: BrokerConfig,
     #[serde(default)]
     pub subscriptions: Vec<Subscription>,
+    /// Sync to the central allocator; absent = this site runs stand-alone.
+    #[serde(default)]
+    pub uplink: Option<UplinkConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -50,40 +54,6 @@ impl Default for StoreConfig {
             max_payload_bytes: 64 * 1024,
         }
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct BrokerConfig {
-    pub host: String,
-    #[serde(default = "default_mqtt_port")]
-    pub port: u16,
-    /// Stable client id: the broker keeps our session (and queued messages) under it.
-    #[serde(default)]
-    pub client_id: Option<String>,
-    #[serde(default)]
-    pub username: Option<String>,
-    /// File holding the password (mode 0600 or 0640); never the password itself.
-    #[serde(default)]
-    pub password_file: Option<PathBuf>,
-    #[serde(default = "default_keep_alive")]
-    pub keep_alive_s: u64,
-    #[serde(default = "default_reconnect_min")]
-    pub reconnect_min_ms: u64,
-    #[serde(default = "default_reconnect_max")]
-    pub reconnect_max_ms: u64,
-}
-
-fn default_mqtt_port() -> u16 {
-    1883
-}
-fn default_keep_alive() -> u64 {
-    30
-}
-fn default_reconnect_min() -> u64 {
-    200
-}
-fn default_reconnect_max() -> u64 {
-    30_000
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -186,48 +156,12 @@ fn default_qos() -> u8 {
 impl AgentConfig {
     /// Read, parse and validate a config file.
     pub fn load(path: &Path) -> Result<AgentConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(&text, path)
+        Self::parse(&read(path)?, path)
     }
 
     /// Parse and validate config text; `path` only names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<AgentConfig, ConfigError> {
-        let mut problems = Problems::new(text);
-        let mut unknown = Vec::new();
-        let parsed: Result<AgentConfig, _> =
-            serde_ignored::deserialize(toml::Deserializer::new(text), |p| {
-                unknown.push(p.to_string())
-            });
-        for key in unknown {
-            problems.push(
-                key,
-                "unknown key",
-                "remove it, or check its spelling against config/dockside.toml",
-            );
-        }
-        let config = match parsed {
-            Ok(c) => c,
-            Err(e) => {
-                let line = e
-                    .span()
-                    .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-                let message = e.message().replace('\n', " ");
-                problems.push_at(
-                    "(file)",
-                    line,
-                    message,
-                    "see config/dockside.toml for the expected keys and types",
-                );
-                problems.into_result(path)?;
-                unreachable!("a parse error always yields a problem");
-            }
-        };
-        config.validate(&mut problems);
-        problems.into_result(path)?;
-        Ok(config)
+        parse_toml(text, path, "config/dockside.toml", AgentConfig::validate)
     }
 
     fn validate(&self, p: &mut Problems) {
@@ -279,48 +213,9 @@ impl AgentConfig {
                 "use at least 1 (default 168)",
             );
         }
-        let b = &self.site_broker;
-        if b.host.trim().is_empty() {
-            p.push(
-                "site_broker.host",
-                "is empty",
-                "set the site broker's host name or address, e.g. host = \"localhost\"",
-            );
-        }
-        if b.port == 0 {
-            p.push(
-                "site_broker.port",
-                "is 0",
-                "use the broker's port, usually 1883",
-            );
-        }
-        if matches!(&b.client_id, Some(id) if id.is_empty() || id.len() > 128) {
-            p.push(
-                "site_broker.client_id",
-                "must be 1 to 128 characters",
-                "leave it out to use `dockside-{site}`",
-            );
-        }
-        if b.password_file.is_some() && b.username.is_none() {
-            p.push(
-                "site_broker.password_file",
-                "is set without a username",
-                "add `username`, or remove `password_file`",
-            );
-        }
-        if b.keep_alive_s < 5 || b.keep_alive_s > 3600 {
-            p.push(
-                "site_broker.keep_alive_s",
-                format!("{} is out of range", b.keep_alive_s),
-                "use 5 to 3600 (default 30)",
-            );
-        }
-        if b.reconnect_min_ms == 0 || b.reconnect_min_ms > b.reconnect_max_ms {
-            p.push(
-                "site_broker.reconnect_min_ms",
-                "must be at least 1 and at most reconnect_max_ms",
-                "e.g. reconnect_min_ms = 200, reconnect_max_ms = 30000",
-            );
+        self.site_broker.validate("site_broker", p);
+        if let Some(u) = &self.uplink {
+            u.validate(p);
         }
         if self.subscriptions.is_empty() {
             p.push(
@@ -340,6 +235,14 @@ impl AgentConfig {
             .client_id
             .clone()
             .unwrap_or_else(|| format!("dockside-{}", self.site))
+    }
+
+    /// The client id the central broker knows this site's uplink by.
+    pub fn uplink_client_id(&self) -> String {
+        self.uplink
+            .as_ref()
+            .and_then(|u| u.broker.client_id.clone())
+            .unwrap_or_else(|| format!("dockside-{}-uplink", self.site))
     }
 
     /// The log's database file.

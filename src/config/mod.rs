@@ -2,9 +2,11 @@
 //! Every problem names the key and the fix.
 
 mod agent;
+mod broker;
+mod central;
 mod problems;
 
-pub use agent::{
-    AgentConfig, BrokerConfig, EventKind, FieldMapping, PayloadFormat, StoreConfig, Subscription,
-};
+pub use agent::{AgentConfig, EventKind, FieldMapping, PayloadFormat, StoreConfig, Subscription};
+pub use broker::{BrokerConfig, TlsConfig, UplinkConfig};
+pub use central::CentralConfig;
 pub use problems::{ConfigError, Problem};

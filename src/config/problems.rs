@@ -104,6 +104,59 @@ impl Problems {
     }
 }
 
+/// Read a config file's text.
+pub(crate) fn read(path: &std::path::Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Parse TOML text into `T`, collecting every unknown key (`serde_ignored`)
+/// and every problem `validate` finds, so all are reported at once.
+/// `example` names the documented example file the fixes point to.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &std::path::Path,
+    example: &str,
+    validate: impl FnOnce(&T, &mut Problems),
+) -> Result<T, ConfigError> {
+    let mut problems = Problems::new(text);
+    let mut unknown = Vec::new();
+    let parsed: Result<T, _> = serde_ignored::deserialize(toml::Deserializer::new(text), |p| {
+        unknown.push(p.to_string())
+    });
+    for key in unknown {
+        problems.push(
+            key,
+            "unknown key",
+            format!("remove it, or check its spelling against {example}"),
+        );
+    }
+    match parsed {
+        Ok(config) => {
+            validate(&config, &mut problems);
+            problems.into_result(path)?;
+            Ok(config)
+        }
+        Err(e) => {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            problems.push_at(
+                "(file)",
+                line,
+                e.message().replace('\n', " "),
+                format!("see {example} for the expected keys and types"),
+            );
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems: problems.list,
+            })
+        }
+    }
+}
+
 /// Best-effort line of a key: the first line assigning its last path segment
 /// after the table header its earlier segments name. Good enough to point an
 /// engineer at the right place; `None` when unsure.

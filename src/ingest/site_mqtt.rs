@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rumqttc::{
     AsyncClient, ConnectReturnCode, Event, MqttOptions, Outgoing, Packet, Publish, QoS,
@@ -16,6 +15,7 @@ use super::decode::{decode, Rejected};
 use super::topic;
 use crate::config::{AgentConfig, Subscription};
 use crate::domain::time::now_ms;
+use crate::link;
 use crate::store::{content_hash, Identity, Outcome, Record};
 
 /// What the writer hands back once a message is durable.
@@ -30,11 +30,8 @@ pub struct AckTicket {
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("cannot read the site broker password from {path}: {source}\n    fix: check site_broker.password_file and its permissions")]
-    Password {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    #[error("site broker: {0}")]
+    Link(#[from] crate::link::LinkError),
 }
 
 /// Largest packet accepted from the broker. Above `max_payload_bytes` the
@@ -50,34 +47,16 @@ pub struct SiteSubscriber {
 
 impl SiteSubscriber {
     pub fn new(config: &AgentConfig) -> Result<SiteSubscriber, IngestError> {
-        let b = &config.site_broker;
-        let mut options = MqttOptions::new(config.site_client_id(), b.host.clone(), b.port);
-        options
-            .set_clean_session(false)
-            .set_manual_acks(true)
-            .set_keep_alive(Duration::from_secs(b.keep_alive_s))
-            .set_max_packet_size(MAX_INCOMING_PACKET, 64 * 1024);
-        if let Some(user) = &b.username {
-            let password = match &b.password_file {
-                Some(path) => std::fs::read_to_string(path)
-                    .map_err(|source| IngestError::Password {
-                        path: path.clone(),
-                        source,
-                    })?
-                    .trim_end_matches(['\r', '\n'])
-                    .to_owned(),
-                None => String::new(),
-            };
-            options.set_credentials(user.clone(), password);
-        }
+        let options = link::mqtt_options(
+            &config.site_broker,
+            config.site_client_id(),
+            MAX_INCOMING_PACKET,
+        )?;
         Ok(SiteSubscriber {
             options,
             subscriptions: config.subscriptions.clone(),
             max_payload: config.store.max_payload_bytes,
-            backoff: Backoff::new(
-                Duration::from_millis(b.reconnect_min_ms),
-                Duration::from_millis(b.reconnect_max_ms),
-            ),
+            backoff: link::backoff(&config.site_broker),
         })
     }
 
@@ -148,7 +127,7 @@ impl SiteSubscriber {
                             break;
                         }
                         let wait = self.backoff.next_delay();
-                        tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "site broker: connection lost");
+                        tracing::warn!(error = %e, hint = link::hint(&e.to_string()), retry_in_ms = wait.as_millis() as u64, "site broker: connection lost");
                         tokio::select! {
                             _ = tokio::time::sleep(wait) => {}
                             _ = stop.cancelled(), if records.is_some() => { records = None; }

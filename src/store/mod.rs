@@ -4,13 +4,16 @@
 mod dedupe;
 mod double_scan;
 mod error;
+mod outbox;
 mod query;
 mod schema;
 mod writer;
 
 pub use dedupe::{content_hash, Identity};
 pub use error::StoreError;
-pub use query::{DeadLetter, LogReader, Summary};
+pub use outbox::{Outbox, StoredPlan};
+pub use query::{DeadLetter, LogReader, PlanInfo, Summary, Sync};
+pub use schema::apply_migrations;
 pub use writer::{Outcome, Record, Writer, WriterStats};
 
 use std::path::Path;
@@ -20,6 +23,17 @@ use rusqlite::{Connection, OpenFlags};
 /// Open (creating if needed) the log for writing, with its durability pragmas,
 /// migrations applied and the site checked. Returns the connection and the epoch.
 pub(crate) fn open_for_write(path: &Path, site: &str) -> Result<(Connection, String), StoreError> {
+    let conn = open_durable(path)?;
+    let epoch = schema::migrate(&conn, site).map_err(|e| match e {
+        StoreError::Sqlite(e) => StoreError::open(path, e),
+        other => other,
+    })?;
+    Ok((conn, epoch))
+}
+
+/// Open (creating if needed) a database for writing: WAL, `synchronous=FULL`,
+/// a busy timeout for the brief waits beside another connection.
+pub fn open_durable(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
             path: dir.to_owned(),
@@ -40,15 +54,11 @@ pub(crate) fn open_for_write(path: &Path, site: &str) -> Result<(Connection, Str
     }
     conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
         .map_err(|e| StoreError::open(path, e))?;
-    let epoch = schema::migrate(&conn, site).map_err(|e| match e {
-        StoreError::Sqlite(e) => StoreError::open(path, e),
-        other => other,
-    })?;
-    Ok((conn, epoch))
+    Ok(conn)
 }
 
 /// Open the log read-only (the CLI's view, safe beside a running daemon).
-pub(crate) fn open_for_read(path: &Path) -> Result<Connection, StoreError> {
+pub fn open_for_read(path: &Path) -> Result<Connection, StoreError> {
     if !path.exists() {
         return Err(StoreError::Missing {
             path: path.to_owned(),

@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+use super::outbox::{current_plan, disk_bytes, synced_upto};
 use super::schema::meta;
 use super::{open_for_read, StoreError};
 use crate::domain::{EventBody, Millis, StoredEvent};
@@ -28,7 +29,30 @@ pub struct Summary {
     pub duplicates_dropped: i64,
     pub double_scans: i64,
     pub database_bytes: u64,
+    pub sync: Sync,
     pub recent_dead_letters: Vec<DeadLetter>,
+}
+
+/// Where the uplink to central stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sync {
+    /// Every event up to here is durably at central.
+    pub synced_upto: i64,
+    /// Events not yet acknowledged by central.
+    pub backlog: i64,
+    pub oldest_unsynced_at: Option<Millis>,
+    pub last_ack_at: Option<Millis>,
+    /// `connected`, `down: <error>`, `stopped`; none while never started.
+    pub link_state: Option<String>,
+    pub link_since: Option<Millis>,
+    pub plan: Option<PlanInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanInfo {
+    pub version: u64,
+    pub issued_at: Millis,
+    pub received_at: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -66,14 +90,32 @@ impl LogReader {
         let duplicates_dropped = take("duplicates");
         let double_scans = take("double_scans");
         let events_by_kind: BTreeMap<String, i64> = counters;
-        let database_bytes = ["", "-wal"]
-            .iter()
-            .filter_map(|suffix| {
-                let mut p = self.path.clone().into_os_string();
-                p.push(suffix);
-                std::fs::metadata(p).ok().map(|m| m.len())
-            })
-            .sum();
+        let database_bytes = disk_bytes(&self.path);
+        let synced_upto = synced_upto(&self.conn)?;
+        let oldest_unsynced_at: Option<Millis> = self
+            .conn
+            .query_row(
+                "SELECT received_at FROM events WHERE seq > ?1 ORDER BY seq LIMIT 1",
+                [synced_upto],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let meta_ms = |key: &str| -> Result<Option<Millis>, StoreError> {
+            Ok(meta(&self.conn, key)?.and_then(|v| v.parse().ok()))
+        };
+        let sync = Sync {
+            synced_upto,
+            backlog: last_seq - synced_upto,
+            oldest_unsynced_at,
+            last_ack_at: meta_ms("last_ack_at")?,
+            link_state: meta(&self.conn, "link_state")?,
+            link_since: meta_ms("link_since")?,
+            plan: current_plan(&self.conn)?.map(|p| PlanInfo {
+                version: p.version,
+                issued_at: p.issued_at,
+                received_at: p.received_at,
+            }),
+        };
         Ok(Summary {
             site,
             epoch,
@@ -84,6 +126,7 @@ impl LogReader {
             duplicates_dropped,
             double_scans,
             database_bytes,
+            sync,
             recent_dead_letters: self.dead_letters(5)?,
         })
     }
@@ -114,27 +157,7 @@ impl LogReader {
         mut each: impl FnMut(StoredEvent) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let epoch = meta(&self.conn, "epoch")?.unwrap_or_default();
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, source_topic, source_id, received_at, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?;
-        let limit = limit.map(|l| l.min(i64::MAX as u64) as i64).unwrap_or(-1);
-        let mut rows = stmt.query(params![since, limit])?;
-        while let Some(row) = rows.next()? {
-            let seq: i64 = row.get(0)?;
-            let body: String = row.get(4)?;
-            let body: EventBody = serde_json::from_str(&body).map_err(|e| {
-                StoreError::Corrupt(format!("event {seq} has an unreadable body: {e}"))
-            })?;
-            each(StoredEvent {
-                seq,
-                epoch: epoch.clone(),
-                source_topic: row.get(1)?,
-                source_id: row.get(2)?,
-                received_at: row.get(3)?,
-                body,
-            })?;
-        }
-        Ok(())
+        read_events(&self.conn, &epoch, since, limit, &mut each)
     }
 
     /// `PRAGMA integrity_check`: "ok" or the problems found.
@@ -145,4 +168,34 @@ impl LogReader {
             .collect::<Result<_, _>>()?;
         Ok(lines.join("; "))
     }
+}
+
+/// Events with `seq > since` in order, at most `limit`, each handed to `each`.
+pub(crate) fn read_events(
+    conn: &Connection,
+    epoch: &str,
+    since: i64,
+    limit: Option<u64>,
+    each: &mut dyn FnMut(StoredEvent) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, source_topic, source_id, received_at, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let limit = limit.map(|l| l.min(i64::MAX as u64) as i64).unwrap_or(-1);
+    let mut rows = stmt.query(params![since, limit])?;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let body: String = row.get(4)?;
+        let body: EventBody = serde_json::from_str(&body)
+            .map_err(|e| StoreError::Corrupt(format!("event {seq} has an unreadable body: {e}")))?;
+        each(StoredEvent {
+            seq,
+            epoch: epoch.to_owned(),
+            source_topic: row.get(1)?,
+            source_id: row.get(2)?,
+            received_at: row.get(3)?,
+            body,
+        })?;
+    }
+    Ok(())
 }

@@ -6,7 +6,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::StoreError;
 
 /// Each entry migrates from version `i` to `i + 1`. Append only.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -43,26 +44,23 @@ CREATE TABLE counters (
     name  TEXT    PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
-"#];
-
-pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
+"#,
+    r#"
+-- Plans from central, stored before they are acknowledged. The highest
+-- version is the current plan; an older or equal version is never applied.
+CREATE TABLE plans (
+    version     INTEGER PRIMARY KEY,
+    issued_at   INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    body        TEXT    NOT NULL   -- the plan as JSON
+);
+"#,
+];
 
 /// Bring the schema up to date and return the database's epoch, creating it
 /// (and recording the site) on first use.
 pub(crate) fn migrate(conn: &Connection, site: &str) -> Result<String, StoreError> {
-    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if found > VERSION {
-        return Err(StoreError::TooNew {
-            found,
-            known: VERSION,
-        });
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-    }
+    apply_migrations(conn, MIGRATIONS)?;
     let tx = conn.unchecked_transaction()?;
     let stored_site = meta(&tx, "site")?;
     match stored_site {
@@ -94,6 +92,23 @@ pub(crate) fn migrate(conn: &Connection, site: &str) -> Result<String, StoreErro
     };
     tx.commit()?;
     Ok(epoch)
+}
+
+/// Apply the migrations a database has not seen yet; each entry migrates
+/// from version `i` to `i + 1` in its own transaction.
+pub fn apply_migrations(conn: &Connection, migrations: &[&str]) -> Result<(), StoreError> {
+    let known = migrations.len() as i64;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > known {
+        return Err(StoreError::TooNew { found, known });
+    }
+    for (i, sql) in migrations.iter().enumerate().skip(found as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
 }
 
 pub(crate) fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {

@@ -50,6 +50,9 @@ pub struct WriterStats {
     pub disk_full: AtomicBool,
     /// Set at shutdown: a commit that cannot be made is given up (unacked) rather than retried.
     pub stopping: AtomicBool,
+    /// Set by the uplink while the log is at its disk cap (`uplink.max_disk_mb`)
+    /// with nothing synced left to prune: intake holds, as on a full disk.
+    pub at_cap: AtomicBool,
 }
 
 /// Handle to the writer thread. Dropping every sender ends it after it has
@@ -227,7 +230,18 @@ impl State {
     fn commit_until_done<A>(&mut self, batch: &[Record<A>]) -> Result<(), StoreError> {
         let mut wait = Duration::from_millis(100);
         loop {
-            match self.commit(batch) {
+            let attempt = if self.stats.at_cap.load(Ordering::SeqCst) {
+                Err(Failure::Retry(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    Some(
+                        "the log is at uplink.max_disk_mb and nothing synced is left to prune"
+                            .into(),
+                    ),
+                )))
+            } else {
+                self.commit(batch)
+            };
+            match attempt {
                 Ok(()) => {
                     if self.stats.disk_full.swap(false, Ordering::SeqCst) {
                         tracing::warn!("store: commits succeed again; acknowledging resumes");
@@ -264,7 +278,9 @@ impl State {
         let mut next = self.next_seq;
         let mut counts: HashMap<&'static str, i64> = HashMap::new();
         let mut new_scans: Vec<(u128, Millis, Millis)> = Vec::new();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
             let mut seen_q = tx.prepare_cached("SELECT 1 FROM seen WHERE key = ?1")?;
             let mut seen_i = tx.prepare_cached(

@@ -30,23 +30,47 @@ fn mosquitto_binary() -> PathBuf {
     );
 }
 
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
 /// A mosquitto broker owned by the test; killed on drop.
 pub struct Mosquitto {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Lines replacing the plain listener (e.g. a TLS listener); `{port}` is substituted.
+    listener: Option<String>,
 }
 
 impl Mosquitto {
     pub fn start() -> Mosquitto {
+        Self::start_with(None)
+    }
+
+    /// A broker whose listener is configured by `listener` (`{port}` is
+    /// replaced by its port), e.g. for TLS.
+    pub fn start_with(listener: Option<String>) -> Mosquitto {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut m = Mosquitto {
             port: free_port(),
             dir,
             child: None,
+            listener,
         };
         m.spawn();
         m
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     fn spawn(&mut self) {
@@ -58,8 +82,15 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {data}/\nautosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 1000\nmax_packet_size 1048576\nlog_dest file {log}\n",
-                port = self.port,
+                "{user}{listener}\npersistence true\npersistence_location {data}/\nautosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 1000\nmax_packet_size 4194304\nlog_dest file {log}\n",
+                // As root, mosquitto drops to its own user, which could not
+                // read this test's files or write its persistence.
+                user = if running_as_root() { "user root\n" } else { "" },
+                listener = self
+                    .listener
+                    .as_deref()
+                    .unwrap_or("listener {port} 127.0.0.1\nallow_anonymous true")
+                    .replace("{port}", &self.port.to_string()),
                 data = data.display(),
                 log = self.dir.path().join("mosquitto.log").display(),
             ),
@@ -164,6 +195,24 @@ order = "/order"
 status = "/status"
 "#;
 
+/// Start `dockside ARGS --config CONFIG`, its log appended to `log`.
+fn spawn_dockside(args: &[&str], config: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_dockside"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("DOCKSIDE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn dockside")
+}
+
 /// A dockside agent process with its own data dir and config.
 pub struct Agent {
     pub dir: tempfile::TempDir,
@@ -173,10 +222,15 @@ pub struct Agent {
 
 impl Agent {
     pub fn new(broker_port: u16) -> Agent {
+        Self::with_extra(broker_port, "")
+    }
+
+    /// An agent whose config ends with `extra` (e.g. an `[uplink]` section).
+    pub fn with_extra(broker_port: u16, extra: &str) -> Agent {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("dockside.toml");
         let text = format!(
-            "site = \"dc-test\"\ndata_dir = \"{data}\"\n[store]\nbatch_max_delay_ms = 5\n[site_broker]\nhost = \"127.0.0.1\"\nport = {broker_port}\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n{SUBSCRIPTIONS}",
+            "site = \"dc-test\"\ndata_dir = \"{data}\"\n[store]\nbatch_max_delay_ms = 5\n[site_broker]\nhost = \"127.0.0.1\"\nport = {broker_port}\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n{SUBSCRIPTIONS}\n{extra}",
             data = dir.path().join("data").display(),
         );
         std::fs::write(&config, text).expect("agent config");
@@ -193,21 +247,11 @@ impl Agent {
 
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "agent already running");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("agent.log"))
-            .expect("agent log");
-        let child = Command::new(env!("CARGO_BIN_EXE_dockside"))
-            .arg("run")
-            .arg("--config")
-            .arg(&self.config)
-            .env("DOCKSIDE_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn dockside");
-        self.child = Some(child);
+        self.child = Some(spawn_dockside(
+            &["run"],
+            &self.config,
+            &self.dir.path().join("agent.log"),
+        ));
     }
 
     /// Wait until the agent has (re)subscribed `times` times in all, i.e. its
@@ -353,4 +397,101 @@ pub fn mixed_messages(n: usize, tag: &str) -> Vec<(String, Vec<u8>)> {
         })
         .map(|(t, p)| (t, p.into_bytes()))
         .collect()
+}
+
+/// An `[uplink]` section for an agent syncing to a central broker on `port`.
+pub fn uplink_section(port: u16, extra: &str) -> String {
+    format!(
+        "[uplink]\nack_timeout_s = 2\n[uplink.broker]\nhost = \"127.0.0.1\"\nport = {port}\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n{extra}"
+    )
+}
+
+/// A `dockside central` process with its own data dir and config.
+pub struct Central {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    child: Option<Child>,
+}
+
+impl Central {
+    pub fn new(broker_port: u16, extra: &str) -> Central {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("central.toml");
+        let text = format!(
+            "data_dir = \"{data}\"\n[broker]\nhost = \"127.0.0.1\"\nport = {broker_port}\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n{extra}",
+            data = dir.path().join("data").display(),
+        );
+        std::fs::write(&config, text).expect("central config");
+        Central {
+            dir,
+            config,
+            child: None,
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("data").join("central.db")
+    }
+
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "central already running");
+        self.child = Some(spawn_dockside(
+            &["central"],
+            &self.config,
+            &self.dir.path().join("central.log"),
+        ));
+    }
+
+    /// Wait until central has subscribed `times` times in all.
+    pub fn wait_subscribed(&self, times: usize) {
+        wait_for(Duration::from_secs(20), "central to subscribe", || {
+            self.log().matches("central broker: subscribed").count() >= times
+        });
+    }
+
+    pub fn kill9(&mut self) {
+        let mut c = self.child.take().expect("central running");
+        c.kill().expect("SIGKILL");
+        c.wait().expect("reap");
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("central.log")).unwrap_or_default()
+    }
+
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_dockside"))
+            .arg("central")
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .expect("run dockside central")
+    }
+
+    /// Every event central holds for the site's stream `epoch`, in seq order.
+    pub fn events(&self, site: &str, epoch: &str) -> Vec<dockside::domain::StoredEvent> {
+        dockside::central::store::CentralReader::open(&self.db())
+            .and_then(|r| r.events(site, epoch))
+            .unwrap_or_default()
+    }
+
+    /// The contiguous last seq central holds for `site`'s current stream.
+    pub fn last_seq(&self, site: &str) -> i64 {
+        dockside::central::store::CentralReader::open(&self.db())
+            .and_then(|r| r.sites())
+            .ok()
+            .and_then(|s| s.into_iter().find(|v| v.site == site))
+            .map(|v| v.last_seq)
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Central {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

@@ -1,0 +1,279 @@
+//! The central allocator (`dockside central`): receives every site's events,
+//! stores them once, acknowledges after its own commit, and pushes plans.
+
+pub mod store;
+
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, ConnectReturnCode, Event, Outgoing, Packet, Publish, QoS};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::CentralConfig;
+use crate::domain::time::now_ms;
+use crate::link::{self, LinkError};
+use crate::store::StoreError;
+use crate::wire::{self, Ack, Message};
+use store::CentralStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CentralError {
+    #[error("central broker: {0}")]
+    Link(#[from] LinkError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("plan file {path}: {why}\n    fix: give the plan as a JSON object")]
+    PlanFile {
+        path: std::path::PathBuf,
+        why: String,
+    },
+    #[error("central broker: {0}\n    fix: check [broker] in the central config and that the broker is running")]
+    Publish(String),
+}
+
+/// Largest message accepted from a site (a batch is bounded by the site's
+/// `uplink.batch_max_bytes`; this only bounds memory for absurd packets).
+const MAX_INCOMING: usize = 64 * 1024 * 1024;
+
+/// Run the receiver until `stop`.
+pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), CentralError> {
+    let mut store = CentralStore::open(&config.db_path())?;
+    tracing::info!(db = %config.db_path().display(), "central: store open");
+    let options = link::mqtt_options(&config.broker, config.client_id(), MAX_INCOMING)?;
+    let (client, mut eventloop) = AsyncClient::new(options, 256);
+    let up_filter = format!("{}/+/up", config.topic_prefix);
+    let status_filter = format!("{}/+/status", config.topic_prefix);
+    let (tx, mut incoming) = mpsc::unbounded_channel::<Publish>();
+    let mut backoff = link::backoff(&config.broker);
+    let poll_client = client.clone();
+    // The event loop runs on its own so that publishing acks never waits on it.
+    let poller = tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    if ack.code != ConnectReturnCode::Success {
+                        tracing::error!(code = ?ack.code, "central broker refused the connection; check credentials and client id");
+                        continue;
+                    }
+                    backoff.reset();
+                    tracing::info!(
+                        session_present = ack.session_present,
+                        "central broker: connected"
+                    );
+                    let _ = poll_client.try_subscribe(&up_filter, QoS::AtLeastOnce);
+                    let _ = poll_client.try_subscribe(&status_filter, QoS::AtLeastOnce);
+                }
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    tracing::info!("central broker: subscribed");
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if tx.send(p).is_err() {
+                        return;
+                    }
+                }
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    let wait = backoff.next_delay();
+                    tracing::warn!(error = %e, hint = link::hint(&e.to_string()), retry_in_ms = wait.as_millis() as u64, "central broker: connection lost");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    });
+    let prefix = config.topic_prefix.clone();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            p = incoming.recv() => {
+                let Some(p) = p else { break };
+                let reply = tokio::task::block_in_place(|| handle(&mut store, &prefix, &p))?;
+                if let Some((topic, bytes)) = reply {
+                    let _ = client.publish(topic, QoS::AtLeastOnce, false, bytes).await;
+                }
+                // Only now, after the commit: the broker may forget the message.
+                let _ = client.ack(&p).await;
+            }
+        }
+    }
+    let _ = client.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), poller).await;
+    tracing::info!("central: stopped");
+    Ok(())
+}
+
+/// Handle one message; returns the ack to publish, if any.
+fn handle(
+    store: &mut CentralStore,
+    prefix: &str,
+    p: &Publish,
+) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    let now = now_ms();
+    let Some((topic_site, leaf)) = site_of(prefix, &p.topic) else {
+        store.record_rejected(&p.topic, "unexpected topic", p.payload.len(), now)?;
+        return Ok(None);
+    };
+    let reject = |store: &mut CentralStore, reason: String| -> Result<_, StoreError> {
+        tracing::error!(topic = %p.topic, %reason, "central: message rejected");
+        store.record_rejected(&p.topic, &reason, p.payload.len(), now)?;
+        Ok(None)
+    };
+    let msg = match wire::decode(&p.payload) {
+        Ok(m) => m,
+        Err(e) => return reject(store, format!("unreadable: {e}")),
+    };
+    match (leaf, msg) {
+        ("up", Message::Batch(batch)) => {
+            if batch.site != topic_site {
+                return reject(
+                    store,
+                    format!(
+                        "batch for site `{}` on site `{topic_site}`'s topic",
+                        batch.site
+                    ),
+                );
+            }
+            let stored = store.store_batch(&batch, now)?;
+            if stored.gap {
+                tracing::warn!(site = %batch.site, first_seq = batch.first_seq, have = stored.upto, "central: batch after a gap not stored; the site re-sends");
+            }
+            let ack = Message::Ack(Ack {
+                site: batch.site.clone(),
+                epoch: batch.epoch.clone(),
+                upto_seq: stored.upto,
+            });
+            let bytes = wire::encode(&ack).expect("the epoch was decoded, so it encodes");
+            Ok(Some((format!("{prefix}/{topic_site}/ack"), bytes)))
+        }
+        ("status", Message::Status(status)) => {
+            if status.site != topic_site {
+                return reject(
+                    store,
+                    format!("status of `{}` on `{topic_site}`'s topic", status.site),
+                );
+            }
+            store.record_status(&status, now)?;
+            Ok(None)
+        }
+        (leaf, _) => reject(store, format!("unexpected message kind on `{leaf}`")),
+    }
+}
+
+/// `{prefix}/{site}/{leaf}` → (site, leaf).
+fn site_of<'a>(prefix: &str, topic: &'a str) -> Option<(&'a str, &'a str)> {
+    let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
+    let (site, leaf) = rest.split_once('/')?;
+    (!site.is_empty() && !leaf.contains('/')).then_some((site, leaf))
+}
+
+/// Store a plan for `site` under its next version and publish it (retained,
+/// so a gateway that connects later still gets it). Returns the version.
+pub async fn push_plan(
+    config: &CentralConfig,
+    site: &str,
+    file: &std::path::Path,
+) -> Result<u64, CentralError> {
+    let body = std::fs::read_to_string(file).map_err(|e| CentralError::PlanFile {
+        path: file.to_owned(),
+        why: e.to_string(),
+    })?;
+    let parsed: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| CentralError::PlanFile {
+            path: file.to_owned(),
+            why: e.to_string(),
+        })?;
+    if !parsed.is_object() {
+        return Err(CentralError::PlanFile {
+            path: file.to_owned(),
+            why: "not a JSON object".into(),
+        });
+    }
+    let now = now_ms();
+    let version = CentralStore::open(&config.db_path())?.new_plan(site, &body, now)?;
+    let msg = Message::Plan(wire::Plan {
+        site: site.to_owned(),
+        version,
+        issued_at: now,
+        body,
+    });
+    let bytes = wire::encode(&msg).expect("plans carry no epoch");
+    let mut options = link::mqtt_options(
+        &config.broker,
+        format!("{}-push-{}", config.client_id(), std::process::id()),
+        MAX_INCOMING,
+    )?;
+    options.set_clean_session(true);
+    let (client, mut eventloop) = AsyncClient::new(options, 8);
+    let topic = format!("{}/{site}/plan", config.topic_prefix);
+    client
+        .publish(topic, QoS::AtLeastOnce, true, bytes)
+        .await
+        .map_err(|e| CentralError::Publish(e.to_string()))?;
+    let deadline = tokio::time::sleep(Duration::from_secs(10));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => return Err(CentralError::Publish("no PUBACK within 10 s".into())),
+            event = eventloop.poll() => match event {
+                Ok(Event::Incoming(Packet::PubAck(_))) => break,
+                Ok(_) => {}
+                Err(e) => return Err(CentralError::Publish(e.to_string())),
+            }
+        }
+    }
+    let _ = client.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while eventloop.poll().await.is_ok() {}
+    })
+    .await;
+    Ok(version)
+}
+
+/// `dockside central status` as text.
+pub fn render_sites(sites: &[store::SiteView], now: crate::domain::Millis) -> String {
+    use crate::domain::time::format_rfc3339;
+    if sites.is_empty() {
+        return "no site has synced yet\n".into();
+    }
+    let mut out = format!(
+        "{:<16} {:>10} {:>8} {:<8} {:<26} {:>6}  epoch\n",
+        "site", "last seq", "lag", "link", "last contact", "plan"
+    );
+    for s in sites {
+        let ago = (now - s.last_contact).max(0) / 1000;
+        out.push_str(&format!(
+            "{:<16} {:>10} {:>8} {:<8} {:<26} {:>6}  {}\n",
+            s.site,
+            s.last_seq,
+            s.lag.map(|l| l.to_string()).unwrap_or_else(|| "?".into()),
+            match s.online {
+                Some(true) => "online",
+                Some(false) => "offline",
+                None => "?",
+            },
+            format!("{} ({ago} s ago)", format_rfc3339(s.last_contact)),
+            s.plan_version
+                .map(|v| format!("v{v}"))
+                .unwrap_or_else(|| "-".into()),
+            s.epoch
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_name_their_site() {
+        assert_eq!(
+            site_of("dockside", "dockside/dc-1/up"),
+            Some(("dc-1", "up"))
+        );
+        assert_eq!(site_of("a/b", "a/b/s/status"), Some(("s", "status")));
+        assert_eq!(site_of("dockside", "dockside//up"), None);
+        assert_eq!(site_of("dockside", "other/dc-1/up"), None);
+        assert_eq!(site_of("dockside", "dockside/dc-1/x/up"), None);
+    }
+}
