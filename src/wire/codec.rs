@@ -318,3 +318,155 @@ impl Table<'_> {
         r.map(|r| self.get(r)).transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EPOCH_HEX: &str = "00112233445566778899aabbccddeeff";
+
+    fn bytes(hex: &str) -> Vec<u8> {
+        let hex: String = hex.split_whitespace().collect();
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    /// A batch of one `wave_released` event: string table `["a"]`, the
+    /// event's wave refers to string `wave_ref`, first seq zigzag `seq_zz`.
+    fn one_event_batch(seq_zz: &str, wave_ref: &str) -> Vec<u8> {
+        bytes(&format!(
+            "01 00 03444331 {EPOCH_HEX} {seq_zz} 01 0161 01 00 00 00 02 {wave_ref} 00"
+        ))
+    }
+
+    #[test]
+    fn decode_checks_what_postcard_cannot() {
+        let ok = decode(&one_event_batch("52", "00")).expect("valid");
+        let Message::Batch(batch) = ok else {
+            panic!("a batch: {ok:?}")
+        };
+        assert_eq!((batch.first_seq, batch.last_seq()), (41, 41));
+        assert_eq!(
+            batch.events[0].body,
+            EventBody::WaveReleased {
+                wave: "a".into(),
+                at: 0
+            }
+        );
+
+        assert_eq!(
+            decode(&one_event_batch("52", "01")),
+            Err(WireError::BadStringRef {
+                event: 0,
+                reference: 1,
+                table_len: 1
+            })
+        );
+        assert_eq!(
+            decode(&one_event_batch("00", "00")),
+            Err(WireError::SeqRange {
+                first_seq: 0,
+                events: 1
+            })
+        );
+        let empty = bytes(&format!("01 00 03444331 {EPOCH_HEX} 52 00 00"));
+        assert_eq!(decode(&empty), Err(WireError::EmptyBatch));
+        // The last seq would pass i64::MAX.
+        let mut two = bytes(&format!(
+            "01 00 03444331 {EPOCH_HEX} feffffffffffffffff01 01 0161 02"
+        ));
+        two.extend(bytes("00 00 00 02 00 00 00 00 00 02 00 00"));
+        assert_eq!(
+            decode(&two),
+            Err(WireError::SeqRange {
+                first_seq: i64::MAX,
+                events: 2
+            })
+        );
+    }
+
+    #[test]
+    fn decode_refuses_unknown_kinds_and_bad_values() {
+        // Message kind 4 does not exist (yet).
+        assert!(matches!(
+            decode(&bytes("01 04 00")),
+            Err(WireError::Malformed(_))
+        ));
+        // Event kind 4 does not exist (yet).
+        let unknown_event = bytes(&format!(
+            "01 00 03444331 {EPOCH_HEX} 52 01 0161 01 00 00 00 04 00 00"
+        ));
+        assert!(matches!(
+            decode(&unknown_event),
+            Err(WireError::Malformed(_))
+        ));
+        // `online` is a bool: 2 is neither.
+        let status = bytes(&format!("01 03 03444331 02 00 {EPOCH_HEX} 00 00"));
+        assert!(matches!(decode(&status), Err(WireError::Malformed(_))));
+        // Site is not UTF-8.
+        assert!(matches!(
+            decode(&bytes(&format!("01 01 01ff {EPOCH_HEX} 00"))),
+            Err(WireError::Malformed(_))
+        ));
+        assert_eq!(decode(&[]), Err(WireError::Truncated { len: 0 }));
+    }
+
+    #[test]
+    fn encode_refuses_what_decode_would_not_give_back() {
+        let ack = |epoch: &str| {
+            Message::Ack(Ack {
+                site: "DC1".into(),
+                epoch: epoch.into(),
+                upto_seq: 1,
+            })
+        };
+        assert!(encode(&ack(EPOCH_HEX)).is_ok());
+        assert_eq!(encode(&ack("E1")), Err(WireError::BadEpoch("E1".into())));
+        let status = Message::Status(Status {
+            site: "DC1".into(),
+            online: false,
+            at: 0,
+            epoch: EPOCH_HEX.to_uppercase(),
+            last_seq: 0,
+            backlog: 0,
+        });
+        assert_eq!(
+            encode(&status),
+            Err(WireError::BadEpoch(EPOCH_HEX.to_uppercase()))
+        );
+        let batch = |first_seq, events| {
+            Message::Batch(Batch {
+                site: "DC1".into(),
+                epoch: EPOCH_HEX.into(),
+                first_seq,
+                events,
+            })
+        };
+        assert_eq!(encode(&batch(1, vec![])), Err(WireError::EmptyBatch));
+        let event = BatchEvent {
+            source_topic: "wms/waves/released".into(),
+            source_id: None,
+            received_at: 0,
+            body: EventBody::WaveReleased {
+                wave: "W-1".into(),
+                at: 0,
+            },
+        };
+        assert_eq!(
+            encode(&batch(-5, vec![event.clone()])),
+            Err(WireError::SeqRange {
+                first_seq: -5,
+                events: 1
+            })
+        );
+        assert_eq!(
+            encode(&batch(i64::MAX, vec![event.clone(), event])),
+            Err(WireError::SeqRange {
+                first_seq: i64::MAX,
+                events: 2
+            })
+        );
+    }
+}

@@ -140,10 +140,14 @@ impl Batch {
 /// Seqs start at 1 (the store's counter) and the last one must fit in an i64,
 /// so `into_stored` and `last_seq` are exact.
 pub(super) fn check_seq_range(first_seq: i64, events: usize) -> Result<(), WireError> {
-    let span = i64::try_from(events).ok().and_then(|n| n.checked_sub(1));
-    match span {
-        Some(span) if first_seq >= 1 && first_seq.checked_add(span).is_some() => Ok(()),
-        _ if events == 0 => Err(WireError::EmptyBatch),
+    if events == 0 {
+        return Err(WireError::EmptyBatch);
+    }
+    let last = i64::try_from(events - 1)
+        .ok()
+        .and_then(|span| first_seq.checked_add(span));
+    match last {
+        Some(_) if first_seq >= 1 => Ok(()),
         _ => Err(WireError::SeqRange { first_seq, events }),
     }
 }

@@ -5,8 +5,9 @@
 //! Batches are compact: the epoch as 16 bytes, the events' strings in one
 //! table per batch referenced by index, `received_at` as a delta from the
 //! previous event and each event's time as a delta from its `received_at`.
-//! A typical WMS scan (about 150 bytes of JSON) takes about 40 bytes in a
-//! batch of 100 (`size::a_batch_of_wms_scans_is_under_40_percent_of_their_json`).
+//! A typical WMS scan, 152 bytes of JSON, takes 44 bytes in a batch of 100
+//! (29%), 53 in a batch of 10, 104 alone (`size` checks batches of 10 and
+//! more stay under 40%).
 //!
 //! Pure: no I/O, no clock.
 
