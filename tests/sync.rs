@@ -201,13 +201,14 @@ fn a_batch_for_another_site_is_rejected_and_nothing_of_it_stored() {
     )
     .join()
     .expect("publisher");
-    wait_for(
-        Duration::from_secs(10),
-        "central to log the rejection",
-        || rig.central.log().contains("message rejected"),
-    );
     let reader =
         dockside::central::store::CentralReader::open(&rig.central.db()).expect("central db");
+    wait_for(
+        Duration::from_secs(10),
+        "central to record the rejection",
+        || reader.rejected(10).is_ok_and(|r| !r.is_empty()),
+    );
+    assert!(rig.central.log().contains("message rejected"));
     assert!(reader
         .sites()
         .expect("sites")

@@ -27,8 +27,8 @@ pub enum UplinkError {
     Store(#[from] StoreError),
 }
 
-/// How often the uplink looks for new events, prunes, and reports status.
-const TICK: Duration = Duration::from_millis(5);
+/// How often the uplink prunes and reports status.
+const PERSIST_ACKS: Duration = Duration::from_millis(200);
 const HOUSEKEEPING: Duration = Duration::from_secs(10);
 const PRUNE_CHUNK: usize = 10_000;
 
@@ -74,6 +74,9 @@ pub struct Uplink {
     plans: watch::Sender<Option<StoredPlan>>,
     /// Everything up to here is durably at central.
     acked: i64,
+    /// `acked` as last written to the log.
+    persisted: i64,
+    last_persist: Instant,
     /// The next seq to send.
     next: i64,
     in_flight: VecDeque<InFlight>,
@@ -102,6 +105,8 @@ impl Uplink {
                 writer,
                 plans,
                 acked,
+                persisted: acked,
+                last_persist: Instant::now(),
                 next: acked + 1,
                 in_flight: VecDeque::new(),
                 waiting_since: None,
@@ -137,9 +142,12 @@ impl Uplink {
             self.topics.clone(),
             client.clone(),
         ));
-        let mut tick = tokio::time::interval(TICK);
+        // New commits wake the uplink; the tick bounds batch age and ack timeouts.
+        let mut tick =
+            tokio::time::interval(Duration::from_millis(self.config.batch_max_age_ms.max(5)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+        let writer = Arc::clone(&self.writer);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -150,13 +158,20 @@ impl Uplink {
                         self.on_incoming(&p)?;
                         // Stored (or recorded as rejected) first, then acknowledged.
                         let _ = client.ack(&p).await;
+                        // An ack may have opened the window.
+                        self.send_ready(&client).await?;
                     }
                     None => break,
                 },
-                _ = tick.tick() => self.send_ready(&client).await?,
+                _ = writer.committed.notified() => self.send_ready(&client).await?,
+                _ = tick.tick() => {
+                    self.persist_acks(false)?;
+                    self.send_ready(&client).await?;
+                }
                 _ = housekeeping.tick() => self.housekeeping(&client).await?,
             }
         }
+        self.persist_acks(true)?;
         if self.connected {
             let offline = self.status(false)?;
             let _ = client
@@ -261,7 +276,6 @@ impl Uplink {
         if upto <= self.acked {
             return Ok(());
         }
-        self.outbox.mark_synced(upto, now_ms())?;
         self.acked = upto;
         while self.in_flight.front().is_some_and(|b| b.last <= upto) {
             self.in_flight.pop_front();
@@ -272,8 +286,23 @@ impl Uplink {
         Ok(())
     }
 
-    /// Send batches while the window has room and a batch is ready: full, or
-    /// its oldest event has waited `batch_max_age_ms`.
+    /// Record central's acks in the log, at most every `PERSIST_ACKS` (or
+    /// now, with `force`). Until then a crash only means a re-send, which
+    /// central drops as duplicates; not waiting for this write per ack keeps
+    /// the window moving.
+    fn persist_acks(&mut self, force: bool) -> Result<(), UplinkError> {
+        if self.acked > self.persisted && (force || self.last_persist.elapsed() >= PERSIST_ACKS) {
+            tokio::task::block_in_place(|| self.outbox.mark_synced(self.acked, now_ms()))?;
+            self.persisted = self.acked;
+            self.last_persist = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Send batches while the window has room and a batch is ready: full,
+    /// or nothing is in flight (so a quiet site's events go at once), or its
+    /// oldest event has waited `batch_max_age_ms`. Under load, events gather
+    /// while earlier batches are in flight, so batches grow by themselves.
     async fn send_ready(&mut self, client: &AsyncClient) -> Result<(), UplinkError> {
         if !self.connected {
             return Ok(());
@@ -296,7 +325,10 @@ impl Uplink {
                 return Ok(());
             }
             let since = *self.waiting_since.get_or_insert_with(Instant::now);
-            if (available as usize) < self.config.batch_max_events && since.elapsed() < max_age {
+            if (available as usize) < self.config.batch_max_events
+                && !self.in_flight.is_empty()
+                && since.elapsed() < max_age
+            {
                 return Ok(());
             }
             let events = tokio::task::block_in_place(|| {
@@ -358,6 +390,7 @@ impl Uplink {
                 .publish(&self.topics.status, QoS::AtLeastOnce, true, online)
                 .await;
         }
+        self.persist_acks(true)?;
         let retention_ms = self.config.retention_h as i64 * 3_600_000;
         tokio::task::block_in_place(|| self.prune(now_ms() - retention_ms))?;
         let cap = self.config.max_disk_mb * 1024 * 1024;

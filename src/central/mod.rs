@@ -14,7 +14,7 @@ use crate::domain::time::now_ms;
 use crate::link::{self, LinkError};
 use crate::store::StoreError;
 use crate::wire::{self, Ack, Message};
-use store::CentralStore;
+use store::{CentralStore, CentralTx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CentralError {
@@ -82,17 +82,23 @@ pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), C
         }
     });
     let prefix = config.topic_prefix.clone();
+    let mut held = Vec::with_capacity(GROUP_MAX);
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
-            p = incoming.recv() => {
-                let Some(p) = p else { break };
-                let reply = tokio::task::block_in_place(|| handle(&mut store, &prefix, &p))?;
-                if let Some((topic, bytes)) = reply {
+            n = incoming.recv_many(&mut held, GROUP_MAX) => {
+                if n == 0 {
+                    break;
+                }
+                // Group commit: whatever has arrived goes in one transaction.
+                let acks = tokio::task::block_in_place(|| handle_all(&mut store, &prefix, &held))?;
+                for (topic, bytes) in acks {
                     let _ = client.publish(topic, QoS::AtLeastOnce, false, bytes).await;
                 }
-                // Only now, after the commit: the broker may forget the message.
-                let _ = client.ack(&p).await;
+                // Only now, after the commit, may the broker forget the messages.
+                for p in held.drain(..) {
+                    let _ = client.ack(&p).await;
+                }
             }
         }
     }
@@ -102,18 +108,54 @@ pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), C
     Ok(())
 }
 
-/// Handle one message; returns the ack to publish, if any.
-fn handle(
+/// Messages handled in one transaction, at most.
+const GROUP_MAX: usize = 64;
+
+/// Handle messages in one transaction; returns the acks to publish, one per
+/// stream (the highest), once committed.
+fn handle_all(
     store: &mut CentralStore,
     prefix: &str,
-    p: &Publish,
-) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    messages: &[Publish],
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     let now = now_ms();
+    let mut tx = store.transaction()?;
+    let mut acks: Vec<(String, Ack)> = Vec::new();
+    for p in messages {
+        let Some((topic, ack)) = handle(&mut tx, prefix, p, now)? else {
+            continue;
+        };
+        match acks
+            .iter_mut()
+            .find(|(_, a)| a.site == ack.site && a.epoch == ack.epoch)
+        {
+            Some((_, a)) => a.upto_seq = a.upto_seq.max(ack.upto_seq),
+            None => acks.push((topic, ack)),
+        }
+    }
+    tx.commit()?;
+    Ok(acks
+        .into_iter()
+        .map(|(topic, ack)| {
+            let bytes =
+                wire::encode(&Message::Ack(ack)).expect("the epoch was decoded, so it encodes");
+            (topic, bytes)
+        })
+        .collect())
+}
+
+/// Handle one message; returns the ack it calls for, if any.
+fn handle(
+    store: &mut CentralTx<'_>,
+    prefix: &str,
+    p: &Publish,
+    now: crate::domain::Millis,
+) -> Result<Option<(String, Ack)>, StoreError> {
     let Some((topic_site, leaf)) = site_of(prefix, &p.topic) else {
         store.record_rejected(&p.topic, "unexpected topic", p.payload.len(), now)?;
         return Ok(None);
     };
-    let reject = |store: &mut CentralStore, reason: String| -> Result<_, StoreError> {
+    let reject = |store: &mut CentralTx<'_>, reason: String| -> Result<_, StoreError> {
         tracing::error!(topic = %p.topic, %reason, "central: message rejected");
         store.record_rejected(&p.topic, &reason, p.payload.len(), now)?;
         Ok(None)
@@ -137,13 +179,12 @@ fn handle(
             if stored.gap {
                 tracing::warn!(site = %batch.site, first_seq = batch.first_seq, have = stored.upto, "central: batch after a gap not stored; the site re-sends");
             }
-            let ack = Message::Ack(Ack {
+            let ack = Ack {
                 site: batch.site.clone(),
                 epoch: batch.epoch.clone(),
                 upto_seq: stored.upto,
-            });
-            let bytes = wire::encode(&ack).expect("the epoch was decoded, so it encodes");
-            Ok(Some((format!("{prefix}/{topic_site}/ack"), bytes)))
+            };
+            Ok(Some((format!("{prefix}/{topic_site}/ack"), ack)))
         }
         ("status", Message::Status(status)) => {
             if status.site != topic_site {

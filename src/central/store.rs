@@ -86,11 +86,43 @@ impl CentralStore {
         Ok(CentralStore { conn })
     }
 
-    /// Store what is new in `batch`, never past a gap, in one transaction.
-    pub fn store_batch(&mut self, batch: &wire::Batch, now: Millis) -> Result<Stored, StoreError> {
+    /// One transaction for several messages (group commit).
+    pub fn transaction(&mut self) -> Result<CentralTx<'_>, StoreError> {
+        Ok(CentralTx {
+            tx: self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?,
+        })
+    }
+
+    /// Record a plan for `site` under the next version, which it returns.
+    pub fn new_plan(&mut self, site: &str, body: &str, now: Millis) -> Result<u64, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row(
+            "SELECT coalesce(max(version), 0) + 1 FROM plans WHERE site = ?1",
+            [site],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO plans (site, version, issued_at, body) VALUES (?1, ?2, ?3, ?4)",
+            params![site, version, now, body],
+        )?;
+        tx.commit()?;
+        Ok(version as u64)
+    }
+}
+
+/// Messages handled together, committed at once.
+pub struct CentralTx<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl CentralTx<'_> {
+    /// Store what is new in `batch`, never past a gap.
+    pub fn store_batch(&mut self, batch: &wire::Batch, now: Millis) -> Result<Stored, StoreError> {
+        let tx = &self.tx;
         let last: Option<i64> = tx
             .query_row(
                 "SELECT last_seq FROM streams WHERE site = ?1 AND epoch = ?2",
@@ -140,7 +172,6 @@ impl CentralStore {
              ON CONFLICT (site, epoch) DO UPDATE SET last_seq = excluded.last_seq, last_contact = excluded.last_contact",
             params![batch.site, batch.epoch, upto, now],
         )?;
-        tx.commit()?;
         Ok(Stored {
             new,
             upto,
@@ -149,7 +180,7 @@ impl CentralStore {
     }
 
     pub fn record_status(&mut self, s: &wire::Status, now: Millis) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.tx.execute(
             "INSERT INTO site_status (site, online, at, epoch, last_seq, backlog, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (site) DO UPDATE SET online = excluded.online, at = excluded.at, epoch = excluded.epoch,
                last_seq = excluded.last_seq, backlog = excluded.backlog, seen_at = excluded.seen_at
@@ -166,29 +197,15 @@ impl CentralStore {
         bytes: usize,
         now: Millis,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.tx.execute(
             "INSERT INTO rejected (at, topic, reason, bytes) VALUES (?1, ?2, ?3, ?4)",
             params![now, topic, reason, bytes as i64],
         )?;
         Ok(())
     }
 
-    /// Record a plan for `site` under the next version, which it returns.
-    pub fn new_plan(&mut self, site: &str, body: &str, now: Millis) -> Result<u64, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row(
-            "SELECT coalesce(max(version), 0) + 1 FROM plans WHERE site = ?1",
-            [site],
-            |r| r.get(0),
-        )?;
-        tx.execute(
-            "INSERT INTO plans (site, version, issued_at, body) VALUES (?1, ?2, ?3, ?4)",
-            params![site, version, now, body],
-        )?;
-        tx.commit()?;
-        Ok(version as u64)
+    pub fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit()?)
     }
 }
 

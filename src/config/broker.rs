@@ -155,7 +155,7 @@ fn default_batch_bytes() -> usize {
     256 * 1024
 }
 fn default_batch_age() -> u64 {
-    20
+    10
 }
 fn default_window() -> usize {
     8

@@ -50,6 +50,8 @@ pub struct WriterStats {
     pub disk_full: AtomicBool,
     /// Set at shutdown: a commit that cannot be made is given up (unacked) rather than retried.
     pub stopping: AtomicBool,
+    /// Signalled after every commit (the uplink waits on it for new events).
+    pub committed: tokio::sync::Notify,
     /// Set by the uplink while the log is at its disk cap (`uplink.max_disk_mb`)
     /// with nothing synced left to prune: intake holds, as on a full disk.
     pub at_cap: AtomicBool,
@@ -372,6 +374,7 @@ impl State {
         self.stats.last_seq.store(next - 1, Ordering::SeqCst);
         self.stats.commits.fetch_add(1, Ordering::SeqCst);
         self.stats.last_commit_ms.store(now, Ordering::SeqCst);
+        self.stats.committed.notify_one();
         Ok(())
     }
 
