@@ -133,6 +133,13 @@ fn mutual_tls_uplink_syncs_and_a_foreign_certificate_is_refused() {
         "dc-test",
         "extendedKeyUsage=clientAuth",
     );
+    new_leaf(
+        d,
+        "ca",
+        "impostor",
+        "dc-other",
+        "extendedKeyUsage=clientAuth",
+    );
     // The broker ties each certificate to its own topics: a site may write
     // only under its own id, so the certificate's identity must match.
     std::fs::write(
@@ -191,6 +198,31 @@ fn mutual_tls_uplink_syncs_and_a_foreign_certificate_is_refused() {
         "{log}"
     );
     assert!(!log.contains("central broker: connected"), "{log}");
+
+    // A valid certificate of another site: the broker's ACL keeps it off
+    // dc-test's topics, so nothing it sends reaches central.
+    let site_broker2 = Mosquitto::start();
+    let mut impostor = Agent::with_extra(
+        site_broker2.port,
+        &(uplink_section(central_broker.port, "client_id = \"impostor\"\n")
+            + &tls_section(d, "ca", "impostor")),
+    );
+    impostor.start();
+    impostor.wait_subscribed(1);
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(publish_all(
+            site_broker2.port,
+            mixed_messages(50, "i"),
+            None,
+        ));
+    wait_for(Duration::from_secs(20), "the impostor to connect", || {
+        impostor.log().contains("central broker: connected")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let impostor_epoch = impostor.summary().expect("summary").epoch;
+    assert!(central.events("dc-test", &impostor_epoch).is_empty());
+    assert_eq!(impostor.summary().expect("summary").sync.backlog, 50);
 
     // A key file others can read is refused before anything connects.
     std::fs::set_permissions(d.join("site.key"), std::fs::Permissions::from_mode(0o644))

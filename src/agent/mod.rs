@@ -3,7 +3,6 @@
 pub mod inspect;
 pub mod uplink;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -35,6 +34,17 @@ pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), Age
     let subscriber = SiteSubscriber::new(&config)?;
     let writer = Writer::start(&config.db_path(), &config.site, &config.store, ack_tx)?;
     tracing::info!(site = %config.site, epoch = %writer.epoch(), db = %config.db_path().display(), "store open");
+    // Built before any source starts: a bad certificate stops us here.
+    let uplink = match &config.uplink {
+        Some(up) => Some(uplink::Uplink::new(
+            up,
+            &config.site,
+            config.uplink_client_id(),
+            &config.db_path(),
+            writer.stats(),
+        )?),
+        None => None,
+    };
     let records = writer.sender();
     let stats = writer.stats();
     // The writer ends once every sender is gone: the subscriber drops its
@@ -42,23 +52,17 @@ pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), Age
     let writer_done = tokio::task::spawn_blocking(move || writer.finish());
     let subscriber_done = tokio::spawn(subscriber.run(records, ack_rx, stop.clone()));
     // The uplink stops with everything else; it only reads what is committed.
-    let uplink_done = match &config.uplink {
-        Some(up) => {
-            let (uplink, _plans) =
-                uplink::Uplink::new(up, &config.site, &config.db_path(), Arc::clone(&stats))?;
-            let client_id = config.uplink_client_id();
-            let stop = stop.clone();
-            Some(tokio::spawn(async move {
-                let result = uplink.run(client_id, stop.clone()).await;
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, "uplink failed; stopping the agent");
-                    stop.cancel();
-                }
-                result
-            }))
-        }
-        None => None,
-    };
+    let uplink_done = uplink.map(|(uplink, _plans)| {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let result = uplink.run(stop.clone()).await;
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "uplink failed; stopping the agent");
+                stop.cancel();
+            }
+            result
+        })
+    });
 
     stop.cancelled().await;
     stats

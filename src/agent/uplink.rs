@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, ConnectReturnCode, Event, LastWill, Outgoing, Packet, Publish, QoS};
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, Event, LastWill, MqttOptions, Outgoing, Packet, Publish, QoS,
+};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -67,6 +69,8 @@ struct InFlight {
 
 pub struct Uplink {
     config: UplinkConfig,
+    /// Built (certificates and secrets read) before anything connects.
+    options: Option<MqttOptions>,
     site: String,
     topics: Topics,
     outbox: Outbox,
@@ -90,15 +94,18 @@ impl Uplink {
     pub fn new(
         config: &UplinkConfig,
         site: &str,
+        client_id: String,
         db: &Path,
         writer: Arc<WriterStats>,
     ) -> Result<(Uplink, watch::Receiver<Option<StoredPlan>>), UplinkError> {
+        let options = link::mqtt_options(&config.broker, client_id, 1024 * 1024)?;
         let outbox = Outbox::open(db, site)?;
         let acked = outbox.synced_upto()?;
         let (plans, plan_rx) = watch::channel(outbox.current_plan()?);
         Ok((
             Uplink {
                 config: config.clone(),
+                options: Some(options),
                 site: site.to_owned(),
                 topics: Topics::new(&config.topic_prefix, site),
                 outbox,
@@ -119,12 +126,8 @@ impl Uplink {
 
     /// Run until `stop`; then say offline and disconnect. Unacked events stay
     /// in the log and are sent again next time.
-    pub async fn run(
-        mut self,
-        client_id: String,
-        stop: CancellationToken,
-    ) -> Result<(), UplinkError> {
-        let mut options = link::mqtt_options(&self.config.broker, client_id, 1024 * 1024)?;
+    pub async fn run(mut self, stop: CancellationToken) -> Result<(), UplinkError> {
+        let mut options = self.options.take().expect("run is called once");
         let will = self.status(false)?;
         options.set_last_will(LastWill::new(
             &self.topics.status,

@@ -182,6 +182,52 @@ pub(crate) fn disk_bytes(path: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::StoreConfig;
+    use crate::domain::EventBody;
+    use crate::store::{Identity, Outcome, Record, Writer};
+
+    #[test]
+    fn pruning_removes_only_synced_events_past_retention() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("d.db");
+        let (acks, _rx) = flume::unbounded();
+        let writer = Writer::start(&db, "s1", &StoreConfig::default(), acks).expect("writer");
+        for i in 0..10 {
+            writer
+                .sender()
+                .send(Record {
+                    topic: "wms/waves".into(),
+                    received_at: 1000 + i,
+                    identity: Identity::SourceId {
+                        scope: "wms/waves".into(),
+                        id: format!("w{i}"),
+                    },
+                    outcome: Outcome::Event {
+                        body: EventBody::WaveReleased {
+                            wave: format!("W{i}"),
+                            at: 1000 + i,
+                        },
+                        source_id: Some(format!("w{i}")),
+                    },
+                    ack: (),
+                })
+                .expect("send");
+        }
+        writer.finish().expect("writer finishes");
+        let mut o = Outbox::open(&db, "s1").expect("open");
+        o.mark_synced(6, 2000).expect("ack");
+        // Synced 1..=6, but only those received before 1004 are past retention.
+        assert_eq!(o.prune_synced(1004, 100).expect("prune"), 4);
+        // Everything synced, whatever its age: 5 and 6 go, 7..=10 stay.
+        assert_eq!(o.prune_synced(i64::MAX, 100).expect("prune"), 2);
+        let left: Vec<i64> = o
+            .read_after(0, 100)
+            .expect("read")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(left, vec![7, 8, 9, 10]);
+    }
 
     #[test]
     fn plans_apply_only_newer_versions_and_acks_only_advance() {
