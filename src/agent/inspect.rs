@@ -76,6 +76,34 @@ pub fn render_event_line(e: &StoredEvent) -> String {
         }
         EventBody::WaveReleased { wave, .. } => format!("wave {wave}"),
         EventBody::OrderStatus { order, status, .. } => format!("order {order} {status}"),
+        EventBody::DoorChanged {
+            door,
+            device,
+            from,
+            to,
+            signals,
+            ..
+        } => {
+            let on: Vec<&str> = signals
+                .iter()
+                .filter(|(_, v)| **v)
+                .map(|(k, _)| k.as_str())
+                .collect();
+            format!(
+                "door {door} {} -> {} ({device}; on: {})",
+                from.map(|f| f.as_str()).unwrap_or("unknown"),
+                to.as_str(),
+                if on.is_empty() {
+                    "none".to_string()
+                } else {
+                    on.join(", ")
+                }
+            )
+        }
+        EventBody::DeviceOnline { device, .. } => format!("device {device} online"),
+        EventBody::DeviceOffline { device, error, .. } => {
+            format!("device {device} offline: {error}")
+        }
     };
     format!(
         "{:>8} {} {:<14} {}  [{}]",

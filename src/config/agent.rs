@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::modbus::ModbusConfig;
 use super::problems::{ConfigError, Problems};
 use crate::domain::ScanAction;
 
@@ -20,6 +21,9 @@ pub struct AgentConfig {
     pub site_broker: BrokerConfig,
     #[serde(default)]
     pub subscriptions: Vec<Subscription>,
+    /// Dock-door controllers read over Modbus.
+    #[serde(default)]
+    pub modbus: ModbusConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,7 +203,7 @@ impl AgentConfig {
         let mut unknown = Vec::new();
         let parsed: Result<AgentConfig, _> =
             serde_ignored::deserialize(toml::Deserializer::new(text), |p| {
-                unknown.push(p.to_string())
+                unknown.push(super::problems::indexed_key(&p.to_string()))
             });
         for key in unknown {
             problems.push(
@@ -322,7 +326,7 @@ impl AgentConfig {
                 "e.g. reconnect_min_ms = 200, reconnect_max_ms = 30000",
             );
         }
-        if self.subscriptions.is_empty() {
+        if self.subscriptions.is_empty() && self.modbus.devices.is_empty() {
             p.push(
                 "subscriptions",
                 "none configured: nothing would be ingested",
@@ -332,6 +336,7 @@ impl AgentConfig {
         for (i, sub) in self.subscriptions.iter().enumerate() {
             sub.validate(&format!("subscriptions[{i}]"), p);
         }
+        self.modbus.validate(p);
     }
 
     /// The client id the site broker knows us by.
