@@ -10,7 +10,7 @@ mod writer;
 
 pub use dedupe::{content_hash, Identity};
 pub use error::StoreError;
-pub use query::{DeadLetter, LogReader, Summary};
+pub use query::{DeadLetter, DeviceStatus, DoorStatus, LogReader, Summary, FLAPS_PREFIX};
 pub use writer::{Outcome, Record, Writer, WriterStats};
 
 use std::path::Path;
