@@ -173,10 +173,15 @@ pub struct Agent {
 
 impl Agent {
     pub fn new(broker_port: u16) -> Agent {
+        Agent::with_extra_config(broker_port, "")
+    }
+
+    /// An agent whose config has `extra` (e.g. a `[modbus]` section) appended.
+    pub fn with_extra_config(broker_port: u16, extra: &str) -> Agent {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("dockside.toml");
         let text = format!(
-            "site = \"dc-test\"\ndata_dir = \"{data}\"\n[store]\nbatch_max_delay_ms = 5\n[site_broker]\nhost = \"127.0.0.1\"\nport = {broker_port}\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n{SUBSCRIPTIONS}",
+            "site = \"dc-test\"\ndata_dir = \"{data}\"\n[store]\nbatch_max_delay_ms = 5\n[site_broker]\nhost = \"127.0.0.1\"\nport = {broker_port}\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n{SUBSCRIPTIONS}\n{extra}",
             data = dir.path().join("data").display(),
         );
         std::fs::write(&config, text).expect("agent config");
