@@ -464,6 +464,17 @@ async fn an_rtu_bus_shares_one_line_survives_noise_and_isolates_a_late_unit() {
         );
     }
 
+    // Whatever the noise cost, both units are back before the next step.
+    let l = wait_lines(&agent, "both units settled", |l| {
+        of(l, "ctl-1").last().map(String::as_str) == Some("ctl-1 online")
+            && of(l, "ctl-2").last().map(String::as_str) == Some("ctl-2 online")
+            && of(l, "D1").last().is_some_and(|e| e.ends_with("-> free"))
+            && of(l, "D2")
+                .last()
+                .is_some_and(|e| e.ends_with("-> vehicle_docked"))
+    })
+    .await;
+
     // Unit 2 replies too late and goes offline; unit 1 carries on.
     let before = l.len();
     plc.set_fault(2, Fault::Late(Duration::from_millis(250)));

@@ -233,6 +233,8 @@ impl DeviceTracker {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     const NAMES: [&str; 3] = ["door_open", "fault", "vehicle_present"];
@@ -403,5 +405,53 @@ mod tests {
                 "D2 out_of_service->free"
             ]
         );
+    }
+
+    proptest! {
+        /// Against a model of the input: a change is logged only after every
+        /// read for at least the debounce time showed it, it is dated when it
+        /// was first read, and once the input settles the log catches up.
+        #[test]
+        fn debounce_logs_only_changes_that_held(
+            debounce in 0u64..300,
+            reads in proptest::collection::vec((1i64..150, any::<bool>()), 1..200),
+        ) {
+            let mut t = DeviceTracker::new("plc", vec![("D1".into(), vec!["vehicle_present".into()])], debounce, 1);
+            let mut now = 0;
+            let mut history: Vec<(Millis, bool)> = Vec::new();
+            let mut logged: Vec<(Millis, Millis, bool)> = Vec::new(); // (at, committed at, value)
+            let mut feed = |t: &mut DeviceTracker, now: Millis, v: bool, history: &mut Vec<(Millis, bool)>| {
+                history.push((now, v));
+                for e in t.on_read(&[vec![v]], now) {
+                    if let EventBody::DoorChanged { signals, at, .. } = e {
+                        logged.push((at, now, signals["vehicle_present"]));
+                    }
+                }
+            };
+            for (dt, v) in &reads {
+                now += dt;
+                feed(&mut t, now, *v, &mut history);
+            }
+            let last = reads.last().map(|r| r.1).unwrap_or(false);
+            for _ in 0..4 {
+                now += debounce as i64 / 2 + 1;
+                feed(&mut t, now, last, &mut history);
+            }
+            let (first_at, _, first_value) = logged[0];
+            prop_assert_eq!((first_at, first_value), history[0]);
+            for w in logged.windows(2) {
+                prop_assert_ne!(w[0].2, w[1].2, "a repeated value was logged");
+            }
+            for &(at, committed, v) in &logged[1..] {
+                prop_assert!(committed - at >= debounce as i64);
+                prop_assert!(history.iter().any(|&(t, hv)| t == at && hv == v), "dated at a read of the value");
+                for &(t, hv) in &history {
+                    if t >= at && t <= committed {
+                        prop_assert_eq!(hv, v, "a read at {} contradicted the change logged at {}", t, at);
+                    }
+                }
+            }
+            prop_assert_eq!(logged.last().map(|l| l.2), Some(last));
+        }
     }
 }
