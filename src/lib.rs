@@ -9,5 +9,6 @@ pub mod config;
 pub mod domain;
 pub mod ingest;
 pub mod link;
+pub mod sim;
 pub mod store;
 pub mod wire;

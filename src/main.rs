@@ -153,10 +153,12 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::CheckConfig { file } => match AgentConfig::load(&file) {
             Ok(c) => {
                 println!(
-                    "{}: ok (site {}, {} subscription(s), database {})",
+                    "{}: ok (site {}, {} subscription(s), {} Modbus device(s) with {} door(s), database {})",
                     file.display(),
                     c.site,
                     c.subscriptions.len(),
+                    c.modbus.devices.len(),
+                    c.modbus.devices.iter().map(|d| d.doors.len()).sum::<usize>(),
                     c.db_path().display()
                 );
                 Ok(ExitCode::SUCCESS)
@@ -205,11 +207,16 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn init_logging() {
+    let spec = std::env::var("DOCKSIDE_LOG").unwrap_or_else(|_| "info".into());
+    let mut filter =
+        tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|_| "info".into());
+    if !spec.contains("tokio_modbus") {
+        // tokio-modbus logs every byte it skips on a noisy serial line; the
+        // pollers log what matters (device offline, with the error).
+        filter = filter.add_directive("tokio_modbus=off".parse().expect("a valid directive"));
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DOCKSIDE_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .with_target(false)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())

@@ -68,3 +68,34 @@ fn status_without_a_database_says_what_to_do() {
         "{err}"
     );
 }
+
+#[test]
+fn check_config_refuses_an_overlapping_door_map_with_the_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("doors.toml");
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dockside.toml"))
+            .expect("example");
+    // D02's door_open onto D01's leveller input.
+    let text = example.replace(
+        "door_open = { table = \"discrete_input\", address = 4 }",
+        "door_open = { table = \"discrete_input\", address = 3 }",
+    );
+    assert_ne!(text, example);
+    std::fs::write(&path, &text).expect("write");
+    let out = dockside(&["check-config", path.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .position(|l| l.contains("address = 3 }") && l.starts_with("door_open"))
+        .expect("the edited line")
+        + 1;
+    assert!(
+        err.contains(&format!(
+            "line {line}: `modbus.devices[0].doors[1].signals.door_open`: discrete_input 3 is already read as `D01.leveller_deployed`"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("fix:"), "{err}");
+}

@@ -64,6 +64,7 @@ pub fn assert_exactly_once(agent: &Agent, tag: &str, n: usize) {
             (EventBody::PickComplete { at, .. }, got)
             | (EventBody::WaveReleased { at, .. }, got)
             | (EventBody::OrderStatus { at, .. }, got) => *at = got.at(),
+            (other, _) => panic!("expected() makes no {} events", other.kind()),
         }
         assert_eq!(e.body, want, "fields of message {id}");
     }

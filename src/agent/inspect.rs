@@ -75,7 +75,54 @@ pub fn render_status(s: &Summary) -> String {
         "database     {:.1} MiB\n",
         s.database_bytes as f64 / (1024.0 * 1024.0)
     ));
+    render_doors(s, &mut out);
     out
+}
+
+/// Doors with their state and since when; devices with health and last error.
+fn render_doors(s: &Summary, out: &mut String) {
+    if s.doors.is_empty() && s.devices.is_empty() {
+        return;
+    }
+    let width = s.doors.iter().map(|d| d.door.len()).max().unwrap_or(0);
+    out.push_str(&format!("doors        {}\n", s.doors.len()));
+    for d in &s.doors {
+        let flaps = if d.flaps > 0 {
+            format!(", {} bounces ignored", d.flaps)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "  {:<width$}  {:<14} since {}  ({}{flaps})\n",
+            d.door,
+            d.state.as_str(),
+            format_rfc3339(d.since),
+            d.device,
+        ));
+    }
+    let width = s.devices.iter().map(|d| d.device.len()).max().unwrap_or(0);
+    out.push_str(&format!("devices      {}\n", s.devices.len()));
+    for d in &s.devices {
+        let mut line = format!(
+            "  {:<width$}  {:<7} since {}",
+            d.device,
+            if d.online { "online" } else { "OFFLINE" },
+            format_rfc3339(d.since),
+        );
+        if !d.online {
+            if let Some(e) = &d.last_error {
+                line.push_str(&format!(": {e}"));
+            }
+            line.push_str(&match d.last_good_read {
+                Some(t) => format!("; last good read {}", format_rfc3339(t)),
+                None => "; no good read since the agent started".to_string(),
+            });
+        } else if let (Some(e), Some(at)) = (&d.last_error, d.last_error_at) {
+            line.push_str(&format!("; last error {} at {}", e, format_rfc3339(at)));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
 }
 
 /// One event as a line of text for people.
@@ -107,6 +154,34 @@ pub fn render_event_line(e: &StoredEvent) -> String {
         }
         EventBody::WaveReleased { wave, .. } => format!("wave {wave}"),
         EventBody::OrderStatus { order, status, .. } => format!("order {order} {status}"),
+        EventBody::DoorChanged {
+            door,
+            device,
+            from,
+            to,
+            signals,
+            ..
+        } => {
+            let on: Vec<&str> = signals
+                .iter()
+                .filter(|(_, v)| **v)
+                .map(|(k, _)| k.as_str())
+                .collect();
+            format!(
+                "door {door} {} -> {} ({device}; on: {})",
+                from.map(|f| f.as_str()).unwrap_or("unknown"),
+                to.as_str(),
+                if on.is_empty() {
+                    "none".to_string()
+                } else {
+                    on.join(", ")
+                }
+            )
+        }
+        EventBody::DeviceOnline { device, .. } => format!("device {device} online"),
+        EventBody::DeviceOffline { device, error, .. } => {
+            format!("device {device} offline: {error}")
+        }
     };
     format!(
         "{:>8} {} {:<14} {}  [{}]",

@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AgentConfig;
+use crate::ingest::modbus;
 use crate::ingest::site_mqtt::{IngestError, SiteSubscriber};
-use crate::store::{StoreError, Writer};
+use crate::store::{LogReader, StoreError, Writer};
 
 /// How long shutdown may take before the process gives up waiting.
 const GRACE: Duration = Duration::from_secs(10);
@@ -47,6 +48,10 @@ pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), Age
     };
     let records = writer.sender();
     let stats = writer.stats();
+    // Door pollers start from the last logged door states and device
+    // health, so a restart logs only real changes.
+    let seeds = modbus::Seeds::from_log(&LogReader::open(&config.db_path())?)?;
+    let pollers = modbus::start(&config.modbus, &seeds, records.clone(), stop.clone());
     // The writer ends once every sender is gone: the subscriber drops its
     // sender when told to stop, and `finish` drops this handle's.
     let writer_done = tokio::task::spawn_blocking(move || writer.finish());
@@ -69,6 +74,7 @@ pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), Age
         .stopping
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let drained = tokio::time::timeout(GRACE, async {
+        pollers.wait().await;
         let written = writer_done.await;
         let subscribed = subscriber_done.await;
         let uplinked = match uplink_done {

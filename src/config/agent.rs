@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::broker::{BrokerConfig, UplinkConfig};
+use super::modbus::ModbusConfig;
 use super::problems::{parse_toml, read, ConfigError, Problems};
 use crate::domain::ScanAction;
 
@@ -24,6 +25,9 @@ pub struct AgentConfig {
     /// Sync to the central allocator; absent = this site runs stand-alone.
     #[serde(default)]
     pub uplink: Option<UplinkConfig>,
+    /// Dock-door controllers read over Modbus.
+    #[serde(default)]
+    pub modbus: ModbusConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -217,7 +221,7 @@ impl AgentConfig {
         if let Some(u) = &self.uplink {
             u.validate(p);
         }
-        if self.subscriptions.is_empty() {
+        if self.subscriptions.is_empty() && self.modbus.devices.is_empty() {
             p.push(
                 "subscriptions",
                 "none configured: nothing would be ingested",
@@ -227,6 +231,7 @@ impl AgentConfig {
         for (i, sub) in self.subscriptions.iter().enumerate() {
             sub.validate(&format!("subscriptions[{i}]"), p);
         }
+        self.modbus.validate(p);
     }
 
     /// The client id the site broker knows us by.

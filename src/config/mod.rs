@@ -4,9 +4,13 @@
 mod agent;
 mod broker;
 mod central;
+mod modbus;
 mod problems;
 
 pub use agent::{AgentConfig, EventKind, FieldMapping, PayloadFormat, StoreConfig, Subscription};
 pub use broker::{BrokerConfig, TlsConfig, UplinkConfig};
 pub use central::CentralConfig;
+pub use modbus::{
+    DeviceConfig, DoorMap, ModbusConfig, Parity, SerialSettings, SignalSpec, Table, TransportKind,
+};
 pub use problems::{ConfigError, Problem};

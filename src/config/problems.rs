@@ -124,7 +124,7 @@ pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
     let mut problems = Problems::new(text);
     let mut unknown = Vec::new();
     let parsed: Result<T, _> = serde_ignored::deserialize(toml::Deserializer::new(text), |p| {
-        unknown.push(p.to_string())
+        unknown.push(indexed_key(&p.to_string()))
     });
     for key in unknown {
         problems.push(
@@ -160,40 +160,105 @@ pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
 /// Best-effort line of a key: the first line assigning its last path segment
 /// after the table header its earlier segments name. Good enough to point an
 /// engineer at the right place; `None` when unsure.
+/// `serde_ignored` writes array elements as `.N`; problems name them `[N]`.
+pub(crate) fn indexed_key(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for seg in path.split('.') {
+        if !out.is_empty() && !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(seg);
+        }
+    }
+    out
+}
+
+/// Best-effort line of a key such as `modbus.devices[1].doors[0].signals.fault.bit`:
+/// follows table headers (counting `[[array]]` elements under their parent)
+/// to the section holding the key, then finds the line assigning it (or the
+/// inline table containing it). Good enough to point an engineer at the right
+/// place; `None` when unsure.
 fn locate(text: &str, key: &str) -> Option<usize> {
-    let leaf = key.rsplit('.').next()?;
-    let leaf = leaf.split('[').next()?;
-    let header = key.split('.').next().unwrap_or("");
-    let header = header.split('[').next().unwrap_or("");
-    let index: usize = key
-        .split('.')
-        .next()
-        .and_then(|h| h.split_once('['))
-        .and_then(|(_, rest)| rest.trim_end_matches(']').parse().ok())
-        .unwrap_or(0);
-    let mut seen_headers = 0usize;
-    let mut in_section = !key.contains('.');
+    // Indexed path of the current section, e.g. `modbus.devices[1].doors[0]`.
+    let mut section = String::new();
+    // Elements seen of each array of tables, by its indexed path.
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut inline_match = None;
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.starts_with('[') {
-            let name = line.trim_matches(|c| c == '[' || c == ']').trim();
-            if name == header {
-                in_section = seen_headers == index;
-                seen_headers += 1;
-            } else if !name.starts_with(&format!("{header}.")) {
-                in_section = false;
+            let array = line.starts_with("[[");
+            let name = line
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim();
+            section = index_header(&section, name, array, &mut counts);
+            if section == key {
+                return Some(i + 1);
             }
             continue;
         }
-        if in_section {
-            if let Some((k, _)) = line.split_once('=') {
-                if k.trim() == leaf {
-                    return Some(i + 1);
-                }
+        let Some((k, _)) = line.split_once('=') else {
+            continue;
+        };
+        let k = k.trim().trim_matches('"');
+        if k.is_empty() || k.starts_with('#') {
+            continue;
+        }
+        let full = if section.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{section}.{k}")
+        };
+        if full == key {
+            return Some(i + 1);
+        }
+        if inline_match.is_none() && key.starts_with(&format!("{full}.")) {
+            inline_match = Some(i + 1);
+        }
+    }
+    inline_match
+}
+
+/// The indexed path a header opens: its names, with each `[[array]]` level
+/// carrying the index of its current element.
+fn index_header(
+    previous: &str,
+    header: &str,
+    array: bool,
+    counts: &mut std::collections::HashMap<String, usize>,
+) -> String {
+    let names: Vec<&str> = header.split('.').map(str::trim).collect();
+    let prev: Vec<&str> = if previous.is_empty() {
+        Vec::new()
+    } else {
+        previous.split('.').collect()
+    };
+    let mut path = String::new();
+    for (n, name) in names.iter().enumerate() {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        let last = n == names.len() - 1;
+        if last && array {
+            let key = format!("{path}{name}");
+            let count = counts.entry(key).or_insert(0);
+            path.push_str(&format!("{name}[{count}]"));
+            *count += 1;
+        } else {
+            // An enclosing level keeps the element the previous header was in.
+            match prev.get(n) {
+                Some(p) if p.split('[').next() == Some(name) => path.push_str(p),
+                _ => path.push_str(name),
             }
         }
     }
-    None
+    path
 }
 
 #[cfg(test)]
@@ -207,5 +272,23 @@ mod tests {
         assert_eq!(locate(text, "site_broker.port"), Some(3));
         assert_eq!(locate(text, "subscriptions[1].topic"), Some(7));
         assert_eq!(locate(text, "subscriptions[0].topic"), Some(5));
+    }
+
+    #[test]
+    fn locates_keys_in_nested_arrays_and_inline_tables() {
+        let text = "[modbus]\ndebounce_ms = 1\n[[modbus.devices]]\nname = \"a\"\n[[modbus.devices.doors]]\ndoor = \"D1\"\n[[modbus.devices]]\nname = \"b\"\n[[modbus.devices.doors]]\ndoor = \"D2\"\n[modbus.devices.doors.signals]\nfault = { table = \"coil\", address = 1 }\n[[modbus.devices.doors]]\ndoor = \"D3\"\n";
+        assert_eq!(locate(text, "modbus.debounce_ms"), Some(2));
+        assert_eq!(locate(text, "modbus.devices[1].name"), Some(8));
+        assert_eq!(locate(text, "modbus.devices[1].doors[0].door"), Some(10));
+        assert_eq!(locate(text, "modbus.devices[1].doors[1].door"), Some(14));
+        assert_eq!(
+            locate(text, "modbus.devices[1].doors[0].signals.fault.address"),
+            Some(12)
+        );
+        assert_eq!(locate(text, "modbus.devices[1]"), Some(7));
+        assert_eq!(
+            super::indexed_key("modbus.devices.1.doors.0.x"),
+            "modbus.devices[1].doors[0].x"
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::door::{DeviceError, DoorState, Signals};
 use super::Millis;
 
 /// What a scan confirms.
@@ -80,6 +81,36 @@ pub enum EventBody {
         status: String,
         at: Millis,
     },
+    /// A door's debounced signals changed (its state may or may not have).
+    DoorChanged {
+        door: String,
+        /// The Modbus device (config name) the door is read from.
+        device: String,
+        /// None the first time the door is ever seen.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<DoorState>,
+        to: DoorState,
+        /// The signals behind `to`; empty when the door is out of service
+        /// because its device cannot be read.
+        signals: Signals,
+        /// When the new values were first read.
+        at: Millis,
+    },
+    /// A device answers again (or for the first time).
+    DeviceOnline {
+        device: String,
+        at: Millis,
+    },
+    /// A device could not be read `offline_after_failures` times in a row;
+    /// its doors are out of service until it answers again.
+    DeviceOffline {
+        device: String,
+        error: DeviceError,
+        /// The last successful read, if any since the agent started.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_good_read: Option<Millis>,
+        at: Millis,
+    },
 }
 
 impl EventBody {
@@ -90,6 +121,9 @@ impl EventBody {
             EventBody::PickComplete { .. } => "pick_complete",
             EventBody::WaveReleased { .. } => "wave_released",
             EventBody::OrderStatus { .. } => "order_status",
+            EventBody::DoorChanged { .. } => "door_changed",
+            EventBody::DeviceOnline { .. } => "device_online",
+            EventBody::DeviceOffline { .. } => "device_offline",
         }
     }
 
@@ -99,7 +133,10 @@ impl EventBody {
             EventBody::Scan { at, .. }
             | EventBody::PickComplete { at, .. }
             | EventBody::WaveReleased { at, .. }
-            | EventBody::OrderStatus { at, .. } => *at,
+            | EventBody::OrderStatus { at, .. }
+            | EventBody::DoorChanged { at, .. }
+            | EventBody::DeviceOnline { at, .. }
+            | EventBody::DeviceOffline { at, .. } => *at,
         }
     }
 }
@@ -141,5 +178,46 @@ mod tests {
         );
         let back: StoredEvent = serde_json::from_str(&json).expect("parses");
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn door_events_round_trip_as_flat_json() {
+        let body = EventBody::DoorChanged {
+            door: "D01".into(),
+            device: "plc-1".into(),
+            from: Some(DoorState::Free),
+            to: DoorState::VehicleDocked,
+            signals: [
+                ("door_open".to_string(), false),
+                ("vehicle_present".to_string(), true),
+            ]
+            .into_iter()
+            .collect(),
+            at: 5,
+        };
+        let json = serde_json::to_string(&body).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"kind":"door_changed","door":"D01","device":"plc-1","from":"free","to":"vehicle_docked","signals":{"door_open":false,"vehicle_present":true},"at":5}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<EventBody>(&json).expect("parses"),
+            body
+        );
+        let off = EventBody::DeviceOffline {
+            device: "plc-1".into(),
+            error: DeviceError::ConnectionRefused,
+            last_good_read: None,
+            at: 9,
+        };
+        let json = serde_json::to_string(&off).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"kind":"device_offline","device":"plc-1","error":{"type":"connection_refused"},"at":9}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<EventBody>(&json).expect("parses"),
+            off
+        );
     }
 }

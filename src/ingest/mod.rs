@@ -1,6 +1,7 @@
-//! Sources of events: the site MQTT broker (and, later, Modbus door pollers).
+//! Sources of events: the site MQTT broker and Modbus door controllers.
 
 pub mod backoff;
 pub mod decode;
+pub mod modbus;
 pub mod site_mqtt;
 pub mod topic;

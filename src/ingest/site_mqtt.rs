@@ -224,6 +224,6 @@ fn to_record(
         received_at,
         identity,
         outcome,
-        ack,
+        ack: Some(ack),
     }
 }

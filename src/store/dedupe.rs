@@ -15,12 +15,16 @@ pub enum Identity {
     SourceId { scope: String, id: String },
     /// Content hash; `redelivery` is the broker's DUP flag.
     Content { hash: u128, redelivery: bool },
+    /// Made by dockside itself (a Modbus poll): never redelivered, so there
+    /// is nothing to recognise and no key is kept.
+    Local,
 }
 
 impl Identity {
-    /// The key stored in `seen`, and whether it is an id key.
-    pub(crate) fn key(&self) -> ([u8; 16], bool) {
-        match self {
+    /// The key stored in `seen`, and whether it is an id key; None for
+    /// records that need no dedupe.
+    pub(crate) fn key(&self) -> Option<([u8; 16], bool)> {
+        Some(match self {
             Identity::SourceId { scope, id } => {
                 let mut buf = Vec::with_capacity(scope.len() + id.len() + 4);
                 buf.extend_from_slice(b"id\0");
@@ -30,7 +34,8 @@ impl Identity {
                 (xxh3_128(&buf).to_be_bytes(), true)
             }
             Identity::Content { hash, .. } => (hash.to_be_bytes(), false),
-        }
+            Identity::Local => return None,
+        })
     }
 
     /// Whether a stored key means this message is a repeat.
@@ -38,6 +43,7 @@ impl Identity {
         match self {
             Identity::SourceId { .. } => true,
             Identity::Content { redelivery, .. } => *redelivery,
+            Identity::Local => false,
         }
     }
 }

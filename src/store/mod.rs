@@ -12,7 +12,9 @@ mod writer;
 pub use dedupe::{content_hash, Identity};
 pub use error::StoreError;
 pub use outbox::{Outbox, StoredPlan};
-pub use query::{DeadLetter, LogReader, PlanInfo, Summary, Sync};
+pub use query::{
+    DeadLetter, DeviceStatus, DoorStatus, LogReader, PlanInfo, Summary, Sync, FLAPS_PREFIX,
+};
 pub use schema::apply_migrations;
 pub use writer::{Outcome, Record, Writer, WriterStats};
 

@@ -209,7 +209,7 @@ mod tests {
                         },
                         source_id: Some(format!("w{i}")),
                     },
-                    ack: (),
+                    ack: None::<()>,
                 })
                 .expect("send");
         }

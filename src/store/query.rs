@@ -9,7 +9,10 @@ use serde::Serialize;
 use super::outbox::{current_plan, disk_bytes, synced_upto};
 use super::schema::meta;
 use super::{open_for_read, StoreError};
-use crate::domain::{EventBody, Millis, StoredEvent};
+use crate::domain::{DeviceError, DoorState, EventBody, Millis, Signals, StoredEvent};
+
+/// Counter name prefix for door signal bounces (`door_flaps:D01`).
+pub const FLAPS_PREFIX: &str = "door_flaps:";
 
 /// A read-only view of a log, safe to use beside the running daemon.
 pub struct LogReader {
@@ -31,6 +34,39 @@ pub struct Summary {
     pub database_bytes: u64,
     pub sync: Sync,
     pub recent_dead_letters: Vec<DeadLetter>,
+    /// Each door's last logged state, by door id.
+    pub doors: Vec<DoorStatus>,
+    /// Each Modbus device's last logged health.
+    pub devices: Vec<DeviceStatus>,
+}
+
+/// A door as its last `door_changed` left it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DoorStatus {
+    pub door: String,
+    pub device: String,
+    pub state: DoorState,
+    /// When the door took this state.
+    pub since: Millis,
+    pub signals: Signals,
+    /// Signal bounces shorter than the debounce time, counted since the log began.
+    pub flaps: i64,
+}
+
+/// A device as its last `device_online` / `device_offline` left it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceStatus {
+    pub device: String,
+    pub online: bool,
+    pub since: Millis,
+    /// The error of its latest `device_offline`, even if online again since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<DeviceError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error_at: Option<Millis>,
+    /// For an offline device: its last successful read, if the agent saw one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_good_read: Option<Millis>,
 }
 
 /// Where the uplink to central stands.
@@ -89,7 +125,6 @@ impl LogReader {
         let dead_letters = take("dead_letters");
         let duplicates_dropped = take("duplicates");
         let double_scans = take("double_scans");
-        let events_by_kind: BTreeMap<String, i64> = counters;
         let database_bytes = disk_bytes(&self.path);
         let synced_upto = synced_upto(&self.conn)?;
         let oldest_unsynced_at: Option<Millis> = self
@@ -116,6 +151,16 @@ impl LogReader {
                 received_at: p.received_at,
             }),
         };
+        let (flaps, events_by_kind): (BTreeMap<String, i64>, BTreeMap<String, i64>) = counters
+            .into_iter()
+            .partition(|(name, _)| name.starts_with(FLAPS_PREFIX));
+        let mut doors = self.door_states()?;
+        for d in &mut doors {
+            d.flaps = flaps
+                .get(&format!("{FLAPS_PREFIX}{}", d.door))
+                .copied()
+                .unwrap_or(0);
+        }
         Ok(Summary {
             site,
             epoch,
@@ -128,7 +173,98 @@ impl LogReader {
             database_bytes,
             sync,
             recent_dead_letters: self.dead_letters(5)?,
+            doors,
+            devices: self.device_health()?,
         })
+    }
+
+    /// The latest event of `kinds` per value of the body's `field`, in field order.
+    fn latest_by(&self, kinds: &str, field: &str) -> Result<Vec<(i64, EventBody)>, StoreError> {
+        // Door and device events are few; the scan filters on the kind
+        // column before any JSON is parsed.
+        let sql = format!(
+            "SELECT e.seq, e.body FROM events e
+             JOIN (SELECT max(seq) AS seq FROM events WHERE kind IN ({kinds})
+                   GROUP BY json_extract(body, '$.{field}')) l ON e.seq = l.seq
+             ORDER BY json_extract(e.body, '$.{field}')"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let body: String = row.get(1)?;
+            let body: EventBody = serde_json::from_str(&body).map_err(|e| {
+                StoreError::Corrupt(format!("event {seq} has an unreadable body: {e}"))
+            })?;
+            out.push((seq, body));
+        }
+        Ok(out)
+    }
+
+    /// Each door's last logged state (flap counts are filled in by `summary`).
+    pub fn door_states(&self) -> Result<Vec<DoorStatus>, StoreError> {
+        Ok(self
+            .latest_by("'door_changed'", "door")?
+            .into_iter()
+            .filter_map(|(_, body)| match body {
+                EventBody::DoorChanged {
+                    door,
+                    device,
+                    to,
+                    signals,
+                    at,
+                    ..
+                } => Some(DoorStatus {
+                    door,
+                    device,
+                    state: to,
+                    since: at,
+                    signals,
+                    flaps: 0,
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Each device's last logged health, with its latest error.
+    pub fn device_health(&self) -> Result<Vec<DeviceStatus>, StoreError> {
+        let errors: BTreeMap<String, (DeviceError, Millis)> = self
+            .latest_by("'device_offline'", "device")?
+            .into_iter()
+            .filter_map(|(_, body)| match body {
+                EventBody::DeviceOffline {
+                    device, error, at, ..
+                } => Some((device, (error, at))),
+                _ => None,
+            })
+            .collect();
+        Ok(self
+            .latest_by("'device_online', 'device_offline'", "device")?
+            .into_iter()
+            .filter_map(|(_, body)| {
+                let (device, online, since, last_good_read) = match body {
+                    EventBody::DeviceOnline { device, at } => (device, true, at, None),
+                    EventBody::DeviceOffline {
+                        device,
+                        at,
+                        last_good_read,
+                        ..
+                    } => (device, false, at, last_good_read),
+                    _ => return None,
+                };
+                let error = errors.get(&device).cloned();
+                Some(DeviceStatus {
+                    online,
+                    since,
+                    last_error_at: error.as_ref().map(|(_, at)| *at),
+                    last_error: error.map(|(e, _)| e),
+                    last_good_read,
+                    device,
+                })
+            })
+            .collect())
     }
 
     /// The newest `limit` dead letters, newest first.

@@ -28,6 +28,9 @@ pub enum Outcome {
         payload: Vec<u8>,
         payload_len: usize,
     },
+    /// No event: add `n` to a named counter (e.g. door signal bounces,
+    /// which are counted rather than logged one by one).
+    Tally { counter: String, n: i64 },
 }
 
 /// One message on its way into the log, with the ticket to ack once durable.
@@ -37,7 +40,9 @@ pub struct Record<A> {
     pub received_at: Millis,
     pub identity: Identity,
     pub outcome: Outcome,
-    pub ack: A,
+    /// Handed back once committed; None when the source has nothing to
+    /// acknowledge (Modbus polls).
+    pub ack: Option<A>,
 }
 
 /// Progress figures the daemon reads (health, watchdog, status lines).
@@ -217,10 +222,10 @@ impl State {
                 }
             }
             self.commit_until_done(&batch)?;
-            for r in batch.drain(..) {
+            for ack in batch.drain(..).filter_map(|r| r.ack) {
                 // The receiver is gone only when the daemon is exiting; the
                 // broker then redelivers and dedupe recognises the message.
-                let _ = acks.send(r.ack);
+                let _ = acks.send(ack);
             }
             if self.last_prune.elapsed() >= PRUNE_EVERY {
                 self.prune();
@@ -295,13 +300,15 @@ impl State {
             let mut dead_i = tx.prepare_cached(
                 "INSERT INTO dead_letters (received_at, topic, reason, payload, payload_len) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
+            let mut tallies: Vec<(&str, i64)> = Vec::new();
             for r in batch {
-                let (key, by_id) = r.identity.key();
-                if r.identity.checks_seen() && seen_q.exists([&key[..]])? {
-                    *counts.entry("duplicates").or_default() += 1;
-                    continue;
+                if let Some((key, by_id)) = r.identity.key() {
+                    if r.identity.checks_seen() && seen_q.exists([&key[..]])? {
+                        *counts.entry("duplicates").or_default() += 1;
+                        continue;
+                    }
+                    seen_i.execute(params![&key[..], now, by_id])?;
                 }
-                seen_i.execute(params![&key[..], now, by_id])?;
                 match &r.outcome {
                     Outcome::Event { body, source_id } => {
                         if let EventBody::Scan {
@@ -348,13 +355,14 @@ impl State {
                         ])?;
                         *counts.entry("dead_letters").or_default() += 1;
                     }
+                    Outcome::Tally { counter, n } => tallies.push((counter, *n)),
                 }
             }
             let mut count_u = tx.prepare_cached(
                 "INSERT INTO counters (name, value) VALUES (?1, ?2)
                  ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
             )?;
-            for (name, n) in &counts {
+            for (name, n) in counts.iter().map(|(k, v)| (*k, *v)).chain(tallies) {
                 count_u.execute(params![name, n])?;
             }
             tx.execute(
@@ -423,7 +431,7 @@ mod tests {
             received_at: now_ms(),
             identity,
             outcome,
-            ack: n,
+            ack: Some(n),
         }
     }
 
@@ -483,6 +491,55 @@ mod tests {
             (s.events, s.last_seq, s.duplicates_dropped, s.dead_letters),
             (3, 3, 2, 1)
         );
+    }
+
+    #[test]
+    fn local_records_need_no_ack_and_are_never_deduplicated_and_tallies_only_count() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = dir.path().join("d.db");
+        let online = || Outcome::Event {
+            body: EventBody::DeviceOnline {
+                device: "plc".into(),
+                at: 5,
+            },
+            source_id: None,
+        };
+        let local = |outcome| Record {
+            topic: "modbus/plc".into(),
+            received_at: now_ms(),
+            identity: Identity::Local,
+            outcome,
+            ack: None,
+        };
+        let acks = write(
+            &db,
+            vec![
+                local(online()),
+                record(1, by_id("a"), scan("S1", "X", 0)),
+                local(online()), // the same body again is a new event
+                local(Outcome::Tally {
+                    counter: "door_flaps:D1".into(),
+                    n: 3,
+                }),
+                record(2, by_id("b"), scan("S1", "Y", 0)),
+                local(Outcome::Tally {
+                    counter: "door_flaps:D1".into(),
+                    n: 2,
+                }),
+            ],
+        );
+        assert_eq!(acks, vec![1, 2]);
+        let s = LogReader::open(&db)
+            .expect("open")
+            .summary()
+            .expect("summary");
+        assert_eq!((s.events, s.last_seq), (4, 4));
+        assert_eq!(
+            s.events_by_kind.keys().collect::<Vec<_>>(),
+            ["device_online", "scan"]
+        );
+        assert_eq!(s.devices.len(), 1);
+        assert!(s.devices[0].online);
     }
 
     #[test]

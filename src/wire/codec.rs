@@ -104,7 +104,7 @@ fn from_wire(wire: WireMessage<'_>) -> Result<Message, WireError> {
                     source_topic: table.get(e.source_topic)?,
                     source_id: e.source_id.map(str::to_owned),
                     received_at,
-                    body: body_from_wire(e.body, received_at, &table)?,
+                    body: body_from_wire(e.body, received_at, &table, index)?,
                 });
                 previous = received_at;
             }
@@ -191,6 +191,11 @@ fn body_to_wire<'a>(
             status: strings.add(status)?,
             at: at(when),
         },
+        EventBody::DoorChanged { .. }
+        | EventBody::DeviceOnline { .. }
+        | EventBody::DeviceOffline { .. } => {
+            WireBody::Json(serde_json::to_string(body).expect("event bodies always serialize"))
+        }
     })
 }
 
@@ -198,6 +203,7 @@ fn body_from_wire(
     body: WireBody,
     received_at: Millis,
     table: &Table<'_>,
+    index: usize,
 ) -> Result<EventBody, WireError> {
     let at = |delta: i64| received_at.wrapping_add(delta);
     Ok(match body {
@@ -248,6 +254,12 @@ fn body_from_wire(
             status: table.get(status)?,
             at: at(delta),
         },
+        WireBody::Json(json) => {
+            serde_json::from_str(&json).map_err(|e| WireError::BadJsonBody {
+                event: index,
+                why: e.to_string(),
+            })?
+        }
     })
 }
 
@@ -388,19 +400,71 @@ mod tests {
     }
 
     #[test]
+    fn door_and_device_events_round_trip_as_json_bodies() {
+        use crate::domain::door::DeviceError;
+        use crate::domain::{DoorState, StoredEvent};
+        let bodies = vec![
+            EventBody::DoorChanged {
+                door: "D01".into(),
+                device: "plc-1".into(),
+                from: Some(DoorState::Free),
+                to: DoorState::Loading,
+                signals: [("door_open".to_string(), true)].into_iter().collect(),
+                at: 1_795_000_000_000,
+            },
+            EventBody::DeviceOffline {
+                device: "plc-1".into(),
+                error: DeviceError::exception(3, 2),
+                last_good_read: Some(1_795_000_000_000),
+                at: 1_795_000_000_100,
+            },
+            EventBody::DeviceOnline {
+                device: "plc-1".into(),
+                at: 1_795_000_000_200,
+            },
+        ];
+        let events: Vec<StoredEvent> = bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| StoredEvent {
+                seq: 7 + i as i64,
+                epoch: EPOCH_HEX.into(),
+                source_topic: "modbus/plc-1".into(),
+                source_id: None,
+                received_at: 1_795_000_000_300 + i as i64,
+                body,
+            })
+            .collect();
+        let batch = Batch::from_stored("dc1", &events).expect("batch");
+        let back = decode(&encode(&Message::Batch(batch)).expect("encodes")).expect("decodes");
+        let Message::Batch(back) = back else {
+            panic!("not a batch")
+        };
+        assert_eq!(back.into_stored(), events);
+    }
+
+    #[test]
     fn decode_refuses_unknown_kinds_and_bad_values() {
         // Message kind 4 does not exist (yet).
         assert!(matches!(
             decode(&bytes("01 04 00")),
             Err(WireError::Malformed(_))
         ));
-        // Event kind 4 does not exist (yet).
+        // Event kind 5 does not exist (yet).
         let unknown_event = bytes(&format!(
-            "01 00 03444331 {EPOCH_HEX} 52 01 0161 01 00 00 00 04 00 00"
+            "01 00 03444331 {EPOCH_HEX} 52 01 0161 01 00 00 00 05 00 00"
         ));
         assert!(matches!(
             decode(&unknown_event),
             Err(WireError::Malformed(_))
+        ));
+        // Kind 4 carries an event as JSON: `{}` is none.
+        let bad_json = bytes(&format!(
+            "01 00 03444331 {EPOCH_HEX} 52 01 0161 01 00 00 00 04 02 7b7d"
+        ));
+        assert!(matches!(
+            decode(&bad_json),
+            Err(WireError::BadJsonBody { event: 0, .. })
         ));
         // `online` is a bool: 2 is neither.
         let status = bytes(&format!("01 03 03444331 02 00 {EPOCH_HEX} 00 00"));

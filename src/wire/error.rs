@@ -31,6 +31,8 @@ pub enum WireError {
     },
     #[error("a batch with {0} distinct strings does not fit the wire's u32 string index")]
     TooManyStrings(usize),
+    #[error("event {event}: its JSON body is not a known event: {why}")]
+    BadJsonBody { event: usize, why: String },
     #[error("cannot encode: {0}")]
     Encode(postcard::Error),
 }

@@ -83,6 +83,10 @@ pub(super) enum WireBody {
         status: StrRef,
         at: i64,
     },
+    /// Low-volume kinds (door and device events, decisions) as their JSON:
+    /// compactness does not pay for a mirror of each. The JSON carries its
+    /// own `kind` and `at`.
+    Json(String),
 }
 
 /// Mirrors `domain::ScanAction`. Variants only appended.

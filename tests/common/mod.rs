@@ -225,7 +225,7 @@ impl Agent {
         Self::with_extra(broker_port, "")
     }
 
-    /// An agent whose config ends with `extra` (e.g. an `[uplink]` section).
+    /// An agent whose config ends with `extra` (e.g. `[uplink]`, `[modbus]`).
     pub fn with_extra(broker_port: u16, extra: &str) -> Agent {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("dockside.toml");

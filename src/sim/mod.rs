@@ -1,0 +1,3 @@
+//! Simulated site equipment for tests, benchmarks and demos.
+
+pub mod door_plc;
