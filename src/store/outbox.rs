@@ -74,7 +74,8 @@ impl Outbox {
     }
 
     /// Delete at most `max_rows` synced events received before `before`.
-    /// Unsynced events are never deleted.
+    /// Unsynced events are never deleted, nor the latest door and device
+    /// events (a restart compares the doors with them).
     pub fn prune_synced(&mut self, before: Millis, max_rows: usize) -> Result<usize, StoreError> {
         let tx = self
             .conn
@@ -82,7 +83,11 @@ impl Outbox {
         let upto = synced_upto(&tx)?;
         let n = tx.execute(
             "DELETE FROM events WHERE seq IN
-               (SELECT seq FROM events WHERE seq <= ?1 AND received_at < ?2 ORDER BY seq LIMIT ?3)",
+               (SELECT seq FROM events WHERE seq <= ?1 AND received_at < ?2
+                  AND seq NOT IN (SELECT max(seq) FROM events
+                                  WHERE kind IN ('door_changed', 'device_online', 'device_offline')
+                                  GROUP BY kind, json_extract(body, '$.door'), json_extract(body, '$.device'))
+                ORDER BY seq LIMIT ?3)",
             params![upto, before, max_rows as i64],
         )?;
         tx.commit()?;
@@ -186,34 +191,74 @@ mod tests {
     use crate::domain::EventBody;
     use crate::store::{Identity, Outcome, Record, Writer};
 
-    #[test]
-    fn pruning_removes_only_synced_events_past_retention() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("d.db");
+    /// A log holding `bodies` as seq 1.., received at 1000, 1001, ...
+    fn log_of(db: &Path, bodies: Vec<EventBody>) {
         let (acks, _rx) = flume::unbounded();
-        let writer = Writer::start(&db, "s1", &StoreConfig::default(), acks).expect("writer");
-        for i in 0..10 {
+        let writer = Writer::start(db, "s1", &StoreConfig::default(), acks).expect("writer");
+        for (i, body) in bodies.into_iter().enumerate() {
             writer
                 .sender()
                 .send(Record {
-                    topic: "wms/waves".into(),
-                    received_at: 1000 + i,
-                    identity: Identity::SourceId {
-                        scope: "wms/waves".into(),
-                        id: format!("w{i}"),
-                    },
+                    topic: "t".into(),
+                    received_at: 1000 + i as i64,
+                    identity: Identity::Local,
                     outcome: Outcome::Event {
-                        body: EventBody::WaveReleased {
-                            wave: format!("W{i}"),
-                            at: 1000 + i,
-                        },
-                        source_id: Some(format!("w{i}")),
+                        body,
+                        source_id: None,
                     },
                     ack: None::<()>,
                 })
                 .expect("send");
         }
         writer.finish().expect("writer finishes");
+    }
+
+    fn wave(i: i64) -> EventBody {
+        EventBody::WaveReleased {
+            wave: format!("W{i}"),
+            at: 1000 + i,
+        }
+    }
+
+    #[test]
+    fn pruning_keeps_the_latest_door_events() {
+        use crate::domain::DoorState;
+        let door = |door: &str, to: DoorState| EventBody::DoorChanged {
+            door: door.into(),
+            device: "plc".into(),
+            from: None,
+            to,
+            signals: Default::default(),
+            at: 1,
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("d.db");
+        log_of(
+            &db,
+            vec![
+                door("D1", DoorState::Free),
+                door("D2", DoorState::Fault),
+                door("D1", DoorState::Loading),
+                wave(1),
+            ],
+        );
+        let mut o = Outbox::open(&db, "s1").expect("open");
+        o.mark_synced(4, 2000).expect("ack");
+        assert_eq!(o.prune_synced(i64::MAX, 100).expect("prune"), 2);
+        let left: Vec<i64> = o
+            .read_after(0, 100)
+            .expect("read")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(left, vec![2, 3]);
+    }
+
+    #[test]
+    fn pruning_removes_only_synced_events_past_retention() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("d.db");
+        log_of(&db, (0..10).map(wave).collect());
         let mut o = Outbox::open(&db, "s1").expect("open");
         o.mark_synced(6, 2000).expect("ack");
         // Synced 1..=6, but only those received before 1004 are past retention.

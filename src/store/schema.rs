@@ -55,6 +55,11 @@ CREATE TABLE plans (
     body        TEXT    NOT NULL   -- the plan as JSON
 );
 "#,
+    r#"
+-- The latest event of a kind (door states, device health at start and in
+-- `status`) without scanning the whole log.
+CREATE INDEX events_by_kind ON events (kind, seq);
+"#,
 ];
 
 /// Bring the schema up to date and return the database's epoch, creating it
