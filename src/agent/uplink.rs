@@ -30,6 +30,8 @@ pub enum UplinkError {
 }
 
 /// How often the uplink prunes and reports status.
+/// Consecutive ack timeouts double the wait up to this.
+const MAX_ACK_TIMEOUT: Duration = Duration::from_secs(300);
 const PERSIST_ACKS: Duration = Duration::from_millis(200);
 const HOUSEKEEPING: Duration = Duration::from_secs(10);
 const PRUNE_CHUNK: usize = 10_000;
@@ -88,6 +90,8 @@ pub struct Uplink {
     waiting_since: Option<Instant>,
     connected: bool,
     alarmed: bool,
+    /// `ack_timeout_s`, doubled after each timeout without progress.
+    ack_timeout: Duration,
 }
 
 impl Uplink {
@@ -119,6 +123,7 @@ impl Uplink {
                 waiting_since: None,
                 connected: false,
                 alarmed: false,
+                ack_timeout: Duration::from_secs(config.ack_timeout_s),
             },
             plan_rx,
         ))
@@ -279,6 +284,7 @@ impl Uplink {
         if upto <= self.acked {
             return Ok(());
         }
+        self.ack_timeout = Duration::from_secs(self.config.ack_timeout_s);
         self.acked = upto;
         while self.in_flight.front().is_some_and(|b| b.last <= upto) {
             self.in_flight.pop_front();
@@ -311,12 +317,15 @@ impl Uplink {
             return Ok(());
         }
         if let Some(oldest) = self.in_flight.front() {
-            if oldest.sent_at.elapsed() >= Duration::from_secs(self.config.ack_timeout_s) {
+            if oldest.sent_at.elapsed() >= self.ack_timeout {
                 tracing::warn!(
-                    timeout_s = self.config.ack_timeout_s,
+                    timeout_s = self.ack_timeout.as_secs(),
                     "uplink: no ack from central in time"
                 );
                 self.rewind("ack timeout");
+                // Central may be down behind a live broker: do not pile up
+                // copies in its queue; wait longer each time until it answers.
+                self.ack_timeout = (self.ack_timeout * 2).min(MAX_ACK_TIMEOUT);
             }
         }
         let max_age = Duration::from_millis(self.config.batch_max_age_ms);
