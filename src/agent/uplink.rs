@@ -33,6 +33,9 @@ pub enum UplinkError {
 /// Consecutive ack timeouts double the wait up to this.
 const MAX_ACK_TIMEOUT: Duration = Duration::from_secs(300);
 const PERSIST_ACKS: Duration = Duration::from_millis(200);
+/// The disk cap is checked this often: intake may overshoot it by what
+/// arrives in this time.
+const DISK_CHECK: Duration = Duration::from_secs(1);
 const HOUSEKEEPING: Duration = Duration::from_secs(10);
 const PRUNE_CHUNK: usize = 10_000;
 
@@ -155,6 +158,7 @@ impl Uplink {
             tokio::time::interval(Duration::from_millis(self.config.batch_max_age_ms.max(5)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+        let mut disk_check = tokio::time::interval(DISK_CHECK);
         let writer = Arc::clone(&self.writer);
         loop {
             tokio::select! {
@@ -177,6 +181,7 @@ impl Uplink {
                     self.send_ready(&client).await?;
                 }
                 _ = housekeeping.tick() => self.housekeeping(&client).await?,
+                _ = disk_check.tick() => tokio::task::block_in_place(|| self.check_disk())?,
             }
         }
         self.persist_acks(true)?;
@@ -404,12 +409,18 @@ impl Uplink {
         }
         self.persist_acks(true)?;
         let retention_ms = self.config.retention_h as i64 * 3_600_000;
-        tokio::task::block_in_place(|| self.prune(now_ms() - retention_ms))?;
+        tokio::task::block_in_place(|| self.prune(now_ms() - retention_ms))
+    }
+
+    /// Compare the log's size with `max_disk_mb`: alarm at 80 %, and at the
+    /// cap prune synced events early, else hold intake.
+    fn check_disk(&mut self) -> Result<(), UplinkError> {
         let cap = self.config.max_disk_mb * 1024 * 1024;
         let mut used = self.outbox.used_bytes()?;
         if used >= cap {
             // At the cap: synced events go now, whatever their retention.
-            tokio::task::block_in_place(|| self.prune(i64::MAX))?;
+            self.persist_acks(true)?;
+            self.prune(i64::MAX)?;
             used = self.outbox.used_bytes()?;
         }
         let backlog = self.writer.last_seq.load(Ordering::SeqCst) - self.acked;
