@@ -7,4 +7,5 @@ pub mod agent;
 pub mod config;
 pub mod domain;
 pub mod ingest;
+pub mod plan;
 pub mod store;
