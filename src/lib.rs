@@ -8,4 +8,5 @@ pub mod config;
 pub mod domain;
 pub mod ingest;
 pub mod plan;
+pub mod sim;
 pub mod store;

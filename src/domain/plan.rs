@@ -40,7 +40,23 @@ pub struct Zone {
     /// Engineered labour standard: order lines one picker picks in an hour.
     /// Used while observed data are thin.
     pub standard_lines_per_hour: f64,
-    /// Pickers planned for the zone; used when no recent scans say otherwise.
+    /// Pickers planned for the zone when `shifts` is empty; used when no
+    /// recent scans say otherwise.
+    pub headcount: u32,
+    /// The labour plan: pickers per shift. Overlapping shifts add up; outside
+    /// every shift the zone has no pickers. Empty: `headcount` all day.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shifts: Vec<Shift>,
+}
+
+/// Pickers planned in a zone from `start` to `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shift {
+    #[serde(with = "when")]
+    pub start: Millis,
+    #[serde(with = "when")]
+    pub end: Millis,
     pub headcount: u32,
 }
 
@@ -150,6 +166,8 @@ pub enum PlanError {
     Duplicate { what: &'static str, id: String },
     #[error("zone `{zone}`: standard_lines_per_hour must be positive (got {rate})")]
     BadRate { zone: String, rate: f64 },
+    #[error("zone `{zone}`: a shift ends before it starts")]
+    BadShift { zone: String },
     #[error("departure `{departure}`: cutoff is before scheduled_at")]
     CutoffBeforeSchedule { departure: String },
     #[error("departure `{departure}`: load times must be finite and not negative")]
@@ -188,6 +206,9 @@ impl SitePlan {
                     zone: z.id.clone(),
                     rate: z.standard_lines_per_hour,
                 });
+            }
+            if z.shifts.iter().any(|s| s.end <= s.start) {
+                return Err(PlanError::BadShift { zone: z.id.clone() });
             }
         }
         let mut departures: HashMap<&str, &Departure> = HashMap::new();

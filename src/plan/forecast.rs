@@ -38,19 +38,77 @@ impl Default for ForecastConfig {
     }
 }
 
-/// A zone's picking capacity now.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A zone's picking capacity: pickers now and the labour plan's later changes.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ZoneCapacity {
     pub rate: RateEstimate,
+    /// Pickers now.
     pub pickers: u32,
+    /// Later changes of headcount: (from, pickers), ascending.
+    pub changes: Vec<(Millis, u32)>,
+    /// Share of a picker's time spent picking (breaks, personal time).
+    pub availability: f64,
     /// Bucket length behind `rate.bucket_rel_var`, minutes.
     pub bucket_min: f64,
 }
 
 impl ZoneCapacity {
-    /// Lines per minute for the whole zone.
+    fn lpm_with(&self, pickers: u32) -> f64 {
+        self.rate.per_picker_lpm * f64::from(pickers) * self.availability
+    }
+
+    /// Lines per minute for the whole zone now.
     pub fn lpm(&self) -> f64 {
-        self.rate.per_picker_lpm * f64::from(self.pickers)
+        self.lpm_with(self.pickers)
+    }
+
+    /// Pickers at `t` and when that next changes.
+    fn segment(&self, t: f64) -> (u32, f64) {
+        let mut pickers = self.pickers;
+        for &(from, p) in &self.changes {
+            if (from as f64) > t {
+                return (pickers, from as f64);
+            }
+            pickers = p;
+        }
+        (pickers, f64::INFINITY)
+    }
+
+    /// When `lines` started at `begin` (ms) are done; infinite if never.
+    pub fn finish(&self, begin: f64, lines: f64) -> f64 {
+        let mut t = begin;
+        let mut left = lines;
+        loop {
+            if left <= 0.0 {
+                return t;
+            }
+            let (pickers, end) = self.segment(t);
+            let lpm = self.lpm_with(pickers);
+            if lpm > 0.0 {
+                let done = t + left / lpm * MIN;
+                if done <= end {
+                    return done;
+                }
+                left -= lpm * (end - t) / MIN;
+            }
+            if end.is_infinite() {
+                return f64::INFINITY;
+            }
+            t = end;
+        }
+    }
+
+    /// Lines the zone can pick between `from` and `to` (ms).
+    pub fn lines_between(&self, from: f64, to: f64) -> f64 {
+        let mut t = from;
+        let mut lines = 0.0;
+        while t < to {
+            let (pickers, end) = self.segment(t);
+            let stop = end.min(to);
+            lines += self.lpm_with(pickers) * (stop - t) / MIN;
+            t = stop;
+        }
+        lines
     }
 
     /// Relative variance of the zone's average rate over the next `t_min` minutes.
@@ -156,13 +214,11 @@ pub fn forecast<'a>(
             let mut done = f64::MIN;
             let mut best = None;
             for &(z, n) in &o.remaining {
-                let lpm = caps.get(z).map_or(0.0, ZoneCapacity::lpm);
                 let begin = t[z].max(start as f64);
-                t[z] = if lpm > 0.0 {
-                    begin + f64::from(n) / lpm * MIN
-                } else {
-                    (now + NEVER_MS) as f64
-                };
+                t[z] = caps
+                    .get(z)
+                    .map_or(f64::INFINITY, |c| c.finish(begin, f64::from(n)))
+                    .min((now + NEVER_MS) as f64);
                 if t[z] > done {
                     done = t[z];
                     best = Some((z, ahead[z]));
@@ -306,12 +362,10 @@ fn pending_sequence(
                 let own_min = work
                     .iter()
                     .map(|&(z, n)| {
-                        let lpm = caps.get(z).map_or(0.0, ZoneCapacity::lpm);
-                        if lpm > 0.0 {
-                            n as f64 / lpm
-                        } else {
-                            (NEVER_MS / 60_000) as f64
-                        }
+                        let done = caps
+                            .get(z)
+                            .map_or(f64::INFINITY, |c| c.finish(now as f64, n as f64));
+                        (done - now as f64).min(NEVER_MS as f64) / MIN
                     })
                     .fold(0.0, f64::max);
                 let deps = model.wave_departures(wi);

@@ -107,11 +107,14 @@ pub struct Planner {
     risk: RiskTracker,
     vehicle_eta: HashMap<String, Millis>,
     door_down: HashMap<String, Millis>,
-    headcount: HashMap<String, u32>,
+    /// Zone -> a supervisor's headcount and when it was given (for its shift).
+    headcount: HashMap<String, (u32, Millis)>,
     /// (order, from departure) pairs already proposed for deferral.
     proposed: HashSet<(String, String)>,
     /// Departure -> the leave time last announced by `departure_retimed`.
     retimed: HashMap<String, Millis>,
+    /// The plan changed (orders moved) since the model was built.
+    stale: bool,
 }
 
 /// A snapshot of the forecast, for displays and `dockside plan waves`.
@@ -173,6 +176,7 @@ impl Planner {
             headcount: HashMap::new(),
             proposed: HashSet::new(),
             retimed: HashMap::new(),
+            stale: false,
         }
     }
 
@@ -205,6 +209,7 @@ impl Planner {
     }
 
     fn rebuild(&mut self, now: Millis) {
+        self.stale = false;
         let Some(plan) = &self.plan else { return };
         let model = Model::build(plan, &self.progress);
         let mut standards = vec![0.0; self.rates.zone_count()];
@@ -345,8 +350,8 @@ impl Planner {
             PlanSignal::DoorOutage { door, until, .. } => {
                 self.door_down.insert(door.clone(), *until);
             }
-            PlanSignal::Headcount { zone, pickers, .. } => {
-                self.headcount.insert(zone.clone(), *pickers);
+            PlanSignal::Headcount { zone, pickers, at } => {
+                self.headcount.insert(zone.clone(), (*pickers, *at));
             }
             PlanSignal::OrderMoved {
                 order, departure, ..
@@ -356,9 +361,10 @@ impl Planner {
                     .plan
                     .as_mut()
                     .is_some_and(|p| p.move_order(order, departure, |w| released.contains_key(w)));
-                if moved {
-                    self.rebuild(now);
-                }
+                // Moves come in bunches: rebuild once, before the next round.
+                // Picks meanwhile are keyed by order and line, so none is lost.
+                self.stale |= moved;
+                let _ = now;
             }
         }
     }
@@ -366,6 +372,7 @@ impl Planner {
     /// Each zone's capacity now, and the same as reported in decisions.
     fn capacities(&self, model: &Model, now: Millis) -> (Vec<ZoneCapacity>, Vec<ZoneRate>) {
         let window = (self.config.rates.active_window_min * MIN) as Millis;
+        let horizon = now + 24 * 3_600_000;
         model
             .zones
             .iter()
@@ -373,26 +380,37 @@ impl Planner {
             .map(|(z, zone)| {
                 let rz = self.zone_map[z];
                 let rate = self.rates.estimate(rz, now);
-                let scans = self.rates.active_pickers(rz, now);
-                let planned = self
-                    .headcount
-                    .get(&zone.id)
-                    .copied()
-                    .unwrap_or(zone.headcount);
+                let shift_start = zone.shift_start(now);
+                // A supervisor's headcount holds for the shift it was given in.
+                let planned = match self.headcount.get(&zone.id) {
+                    Some(&(n, at)) if zone.shift_start(at) == shift_start && at <= now => n,
+                    _ => zone.planned_at(now),
+                };
+                let since = shift_start.unwrap_or(Millis::MIN);
+                let scans = self.rates.active_pickers(rz, now, since);
                 // Scans tell who is picking only once the zone has had work
-                // for a whole window; before that, absent scans prove nothing.
+                // (and the shift has run) for a whole window; before that,
+                // absent scans prove nothing.
                 let settled = self
                     .busy_since
                     .get(&zone.id)
-                    .is_some_and(|&t| now - t >= window);
+                    .is_some_and(|&t| now - t.max(since) >= window);
                 let (pickers, from) = if scans > 0 && (settled || scans >= planned) {
                     (scans, PickersFrom::Scans)
                 } else {
                     (planned, PickersFrom::Headcount)
                 };
+                let changes = zone
+                    .changes_after(now)
+                    .into_iter()
+                    .filter(|&t| t <= horizon)
+                    .map(|t| (t, zone.planned_at(t)))
+                    .collect();
                 let cap = ZoneCapacity {
                     rate,
                     pickers,
+                    changes,
+                    availability: self.config.rates.availability,
                     bucket_min: self.config.rates.bucket_min,
                 };
                 let reported = ZoneRate {
@@ -447,7 +465,14 @@ impl Planner {
 
     /// The forecast as of `now`, without deciding anything.
     pub fn report(&self, now: Millis) -> Option<Report> {
-        let model = self.model.as_ref()?;
+        let fresh;
+        let model = match (&self.plan, self.stale) {
+            (Some(plan), true) => {
+                fresh = Model::build(plan, &self.progress);
+                &fresh
+            }
+            _ => self.model.as_ref()?,
+        };
         let (caps, rates) = self.capacities(model, now);
         let fc = self.run_forecast(model, &caps, now);
         let departures = model
@@ -496,6 +521,9 @@ impl Planner {
 
     /// One decision round at `now`.
     pub fn decide(&mut self, now: Millis) -> Vec<Decision> {
+        if self.stale {
+            self.rebuild(now);
+        }
         let Some(model) = self.model.as_ref() else {
             return Vec::new();
         };
@@ -637,14 +665,6 @@ impl Planner {
         caps: &[ZoneCapacity],
         now: Millis,
     ) -> Vec<(usize, usize)> {
-        let minutes = |z: usize, n: u32| {
-            let lpm = caps.get(z).map_or(0.0, ZoneCapacity::lpm);
-            if lpm > 0.0 {
-                f64::from(n) / lpm
-            } else {
-                1e9
-            }
-        };
         let target = |oi: usize| -> Option<usize> {
             let o = &model.orders[oi];
             let d = &model.departures[o.departure];
@@ -664,7 +684,7 @@ impl Planner {
             model.departure_ix.get(&to.id).copied()
         };
         let mut out = Vec::new();
-        let mut base = vec![0.0; model.zones.len()];
+        let base: Vec<f64> = model.backlog.iter().map(|&n| n as f64).collect();
         let mut jobs = Vec::new();
         let mut job_orders = Vec::new();
         let mut targets = Vec::new();
@@ -673,9 +693,6 @@ impl Planner {
                 continue;
             }
             if model.waves[o.wave].released.is_some() {
-                for &(z, n) in &o.remaining {
-                    base[z] += minutes(z, n);
-                }
                 if let Some(to) = target(oi) {
                     out.push((oi, to));
                 }
@@ -683,12 +700,19 @@ impl Planner {
             }
             let d = &model.departures[o.departure];
             let t = target(oi);
+            let due = d.pick_due();
             jobs.push(triage::Job {
-                due: (d.pick_due() - now) as f64 / MIN,
+                due: due as f64,
                 work: o
                     .remaining
                     .iter()
-                    .map(|&(z, n)| (z, minutes(z, n)))
+                    .map(|&(z, n)| triage::Task {
+                        zone: z,
+                        amount: f64::from(n),
+                        due: caps
+                            .get(z)
+                            .map_or(0.0, |c| c.lines_between(now as f64, due as f64)),
+                    })
                     .collect(),
                 removable: t.is_some(),
             });

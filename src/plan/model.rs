@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 
-use crate::domain::plan::{LoadModel, SitePlan};
+use crate::domain::plan::{LoadModel, Shift, SitePlan};
 use crate::domain::Millis;
 
 /// Progress that outlives plan versions, keyed by ids.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
-    /// (order, line) -> when it was picked.
-    pub picked: HashMap<(String, String), Millis>,
+    /// order -> line -> when it was picked.
+    pub picked: HashMap<String, HashMap<String, Millis>>,
     /// wave -> (released at, release sequence number).
     pub released: HashMap<String, (Millis, u64)>,
     pub next_release_seq: u64,
@@ -22,6 +22,52 @@ pub struct ZoneInfo {
     pub id: String,
     pub standard_lph: f64,
     pub headcount: u32,
+    pub shifts: Vec<Shift>,
+}
+
+impl ZoneInfo {
+    /// Pickers the labour plan has in the zone at `t`.
+    pub fn planned_at(&self, t: Millis) -> u32 {
+        if self.shifts.is_empty() {
+            return self.headcount;
+        }
+        self.shifts
+            .iter()
+            .filter(|s| s.start <= t && t < s.end)
+            .map(|s| s.headcount)
+            .sum()
+    }
+
+    /// Start of the latest shift under way at `t` (None without shifts or between them).
+    pub fn shift_start(&self, t: Millis) -> Option<Millis> {
+        self.shifts
+            .iter()
+            .filter(|s| s.start <= t && t < s.end)
+            .map(|s| s.start)
+            .max()
+    }
+
+    /// End of the shift under way at `t` that ends first.
+    pub fn shift_end(&self, t: Millis) -> Option<Millis> {
+        self.shifts
+            .iter()
+            .filter(|s| s.start <= t && t < s.end)
+            .map(|s| s.end)
+            .min()
+    }
+
+    /// Times after `t` when the planned headcount may change, ascending.
+    pub fn changes_after(&self, t: Millis) -> Vec<Millis> {
+        let mut out: Vec<Millis> = self
+            .shifts
+            .iter()
+            .flat_map(|s| [s.start, s.end])
+            .filter(|&b| b > t)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +165,7 @@ impl Model {
                 id: z.id.clone(),
                 standard_lph: z.standard_lines_per_hour,
                 headcount: z.headcount,
+                shifts: z.shifts.clone(),
             })
             .collect();
         let zone_ix: HashMap<String, usize> = zones
@@ -162,9 +209,10 @@ impl Model {
                 let mut lines = Vec::with_capacity(o.lines.len());
                 let mut remaining: Vec<(usize, u32)> = Vec::new();
                 let mut last_pick: Option<Millis> = None;
+                let picked = progress.picked.get(&o.id);
                 for l in &o.lines {
                     let zone = zone_ix[&l.zone];
-                    let at = progress.picked.get(&(o.id.clone(), l.id.clone())).copied();
+                    let at = picked.and_then(|p| p.get(&l.id)).copied();
                     if let Some(at) = at {
                         last_pick = last_pick.max(Some(at));
                     } else {
@@ -261,7 +309,11 @@ impl Model {
         let line = &mut o.lines[li];
         line.picked = true;
         let zone = line.zone;
-        progress.picked.insert((o.id.clone(), line.id.clone()), at);
+        progress
+            .picked
+            .entry(o.id.clone())
+            .or_default()
+            .insert(line.id.clone(), at);
         if let Some(pos) = o.remaining.iter().position(|(z, _)| *z == zone) {
             o.remaining[pos].1 -= 1;
             if o.remaining[pos].1 == 0 {

@@ -32,8 +32,12 @@ pub struct RateConfig {
     pub bucket_min: f64,
     /// Weight of each new bucket in the variance estimate.
     pub bucket_alpha: f64,
-    /// A picker counts as active in a zone this long after a pick there.
+    /// A picker counts as active in a zone this long after a pick there
+    /// (longer than a break, so a lunch does not look like a smaller crew).
     pub active_window_min: f64,
+    /// Share of an active picker's time spent picking: the rate excludes
+    /// breaks, the crew's capacity does not.
+    pub availability: f64,
 }
 
 impl Default for RateConfig {
@@ -46,7 +50,8 @@ impl Default for RateConfig {
             standard_cv: 0.25,
             bucket_min: 5.0,
             bucket_alpha: 0.2,
-            active_window_min: 10.0,
+            active_window_min: 45.0,
+            availability: 0.9,
         }
     }
 }
@@ -185,14 +190,12 @@ impl Rates {
         }
     }
 
-    /// Pickers with a pick in `zone` within the active window before `now`.
-    pub fn active_pickers(&self, zone: usize, now: Millis) -> u32 {
-        let window = (self.config.active_window_min * MIN) as Millis;
+    /// Pickers with a pick in `zone` within the active window before `now`,
+    /// and not before `since` (the start of the shift).
+    pub fn active_pickers(&self, zone: usize, now: Millis, since: Millis) -> u32 {
+        let from = since.max(now - (self.config.active_window_min * MIN) as Millis);
         self.zones.get(zone).map_or(0, |z| {
-            z.seen
-                .values()
-                .filter(|&&t| t <= now && now - t <= window)
-                .count() as u32
+            z.seen.values().filter(|&&t| t <= now && t >= from).count() as u32
         })
     }
 
@@ -335,7 +338,12 @@ mod tests {
             "estimated {lph} lines/h, true 120"
         );
         assert!(est.observed_lines > 100.0);
-        assert_eq!(rates.active_pickers(0, end), 6);
+        assert_eq!(rates.active_pickers(0, end, 0), 6);
+        assert_eq!(
+            rates.active_pickers(0, end, end + 1),
+            0,
+            "none yet in a new shift"
+        );
         // The other zone saw nothing: its standard stands.
         assert!((rates.estimate(1, end).per_picker_lpm * 60.0 - 90.0).abs() < 1e-9);
     }

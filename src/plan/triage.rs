@@ -11,13 +11,23 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-/// One order as a job: due (latest pick completion) and work per zone, in
-/// minutes from now.
+/// One order as a job, taken in order of `due`. Its work in each zone is
+/// measured in that zone's units (lines), and so is its due date there: the
+/// lines the zone can pick between now and the order's latest pick
+/// completion, so capacity that changes over time (shifts) is exact.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub due: f64,
-    pub work: Vec<(usize, f64)>,
+    pub work: Vec<Task>,
     pub removable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Task {
+    pub zone: usize,
+    pub amount: f64,
+    /// Work the zone can do by the job's due date, counted from now.
+    pub due: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,7 +53,7 @@ impl Ord for ByWork {
     }
 }
 
-/// `base`: minutes of work each zone has before any of these jobs.
+/// `base`: work each zone has before any of these jobs.
 pub fn moore_hodgson(jobs: &[Job], base: &[f64]) -> Outcome {
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by(|&a, &b| jobs[a].due.total_cmp(&jobs[b].due).then(a.cmp(&b)));
@@ -53,10 +63,10 @@ pub fn moore_hodgson(jobs: &[Job], base: &[f64]) -> Outcome {
     let mut out = Outcome::default();
     for &j in &order {
         let job = &jobs[j];
-        for &(z, w) in &job.work {
-            t[z] += w;
+        for task in &job.work {
+            t[task.zone] += task.amount;
             if job.removable {
-                heaps[z].push(ByWork(w, j));
+                heaps[task.zone].push(ByWork(task.amount, j));
             }
         }
         loop {
@@ -67,9 +77,9 @@ pub fn moore_hodgson(jobs: &[Job], base: &[f64]) -> Outcome {
             let Some(z) = job
                 .work
                 .iter()
-                .map(|&(z, _)| z)
-                .filter(|&z| t[z] > job.due + 1e-9)
-                .max_by(|&a, &b| t[a].total_cmp(&t[b]))
+                .filter(|task| t[task.zone] > task.due + 1e-9)
+                .max_by(|a, b| (t[a.zone] - a.due).total_cmp(&(t[b.zone] - b.due)))
+                .map(|task| task.zone)
             else {
                 break;
             };
@@ -84,8 +94,8 @@ pub fn moore_hodgson(jobs: &[Job], base: &[f64]) -> Outcome {
                 break;
             };
             removed[k] = true;
-            for &(zz, w) in &jobs[k].work {
-                t[zz] -= w;
+            for task in &jobs[k].work {
+                t[task.zone] -= task.amount;
             }
             out.removed.push(k);
         }
@@ -99,10 +109,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Zones working at one unit per unit of time.
     fn job(due: f64, work: &[(usize, f64)]) -> Job {
         Job {
             due,
-            work: work.to_vec(),
+            work: work
+                .iter()
+                .map(|&(zone, amount)| Task { zone, amount, due })
+                .collect(),
             removable: true,
         }
     }
@@ -140,14 +154,12 @@ mod tests {
         let mut t = base.to_vec();
         let mut late = 0;
         for j in order {
-            let mut done = f64::MIN;
-            for &(z, w) in &jobs[j].work {
-                t[z] += w;
-                done = done.max(t[z]);
+            let mut late_here = false;
+            for task in &jobs[j].work {
+                t[task.zone] += task.amount;
+                late_here |= t[task.zone] > task.due + 1e-9;
             }
-            if done > jobs[j].due + 1e-9 {
-                late += 1;
-            }
+            late += usize::from(late_here);
         }
         late
     }
@@ -157,7 +169,7 @@ mod tests {
         fn kept_jobs_are_on_time_unless_reported_late(
             raw in prop::collection::vec((0.0f64..100.0, prop::collection::vec((0usize..3, 0.5f64..20.0), 1..3), any::<bool>()), 0..40),
         ) {
-            let jobs: Vec<Job> = raw.iter().map(|(d, w, r)| Job { due: *d, work: w.clone(), removable: *r }).collect();
+            let jobs: Vec<Job> = raw.iter().map(|(d, w, r)| Job { removable: *r, ..job(*d, w) }).collect();
             let base = [0.0, 5.0, 10.0];
             let out = moore_hodgson(&jobs, &base);
             for &k in &out.removed {

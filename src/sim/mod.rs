@@ -1,0 +1,3 @@
+//! Simulators: generated DC days played in simulated time.
+
+pub mod day;
