@@ -211,7 +211,7 @@ impl Planner {
     fn rebuild(&mut self, now: Millis) {
         self.stale = false;
         let Some(plan) = &self.plan else { return };
-        let model = Model::build(plan, &self.progress);
+        let model = Model::build(plan, &mut self.progress);
         let mut standards = vec![0.0; self.rates.zone_count()];
         self.zone_map = model
             .zones
@@ -290,8 +290,10 @@ impl Planner {
                     .model
                     .as_ref()
                     .and_then(|m| m.wave_ix.get(wave).copied());
-                if let Some(wi) = wi {
-                    self.release(wi, *at);
+                match wi {
+                    Some(wi) => self.release(wi, *at),
+                    // The WMS may release before central's plan reaches us.
+                    None => self.progress.release_unknown(wave, *at),
                 }
             }
             _ => {}
@@ -306,10 +308,12 @@ impl Planner {
         picker: Option<&str>,
         at: Millis,
     ) {
-        let Some(model) = self.model.as_mut() else {
+        let Some(&oi) = self.model.as_ref().and_then(|m| m.order_ix.get(order)) else {
+            // Kept for when the plan brings the order (no rate: no zone yet).
+            self.progress.pick_unknown(order, line, code, at);
             return;
         };
-        let Some(&oi) = model.order_ix.get(order) else {
+        let Some(model) = self.model.as_mut() else {
             return;
         };
         let wave = model.orders[oi].wave;
@@ -468,7 +472,7 @@ impl Planner {
         let fresh;
         let model = match (&self.plan, self.stale) {
             (Some(plan), true) => {
-                fresh = Model::build(plan, &self.progress);
+                fresh = Model::build(plan, &mut self.progress.clone());
                 &fresh
             }
             _ => self.model.as_ref()?,

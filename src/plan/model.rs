@@ -15,6 +15,70 @@ pub struct Progress {
     /// wave -> (released at, release sequence number).
     pub released: HashMap<String, (Millis, u64)>,
     pub next_release_seq: u64,
+    /// Picks of orders not in the plan yet that named a code but no line:
+    /// (order, code, at), matched to a line when the plan brings the order.
+    pub unmatched: Vec<(String, String, Millis)>,
+}
+
+impl Progress {
+    /// Record a wave released before the plan has it (a no-op if known).
+    pub fn release_unknown(&mut self, wave: &str, at: Millis) {
+        if !self.released.contains_key(wave) {
+            self.released
+                .insert(wave.to_owned(), (at, self.next_release_seq));
+            self.next_release_seq += 1;
+        }
+    }
+
+    /// Record a pick of an order the plan does not have yet.
+    pub fn pick_unknown(
+        &mut self,
+        order: &str,
+        line: Option<&str>,
+        code: Option<&str>,
+        at: Millis,
+    ) {
+        match (line, code) {
+            (Some(line), _) => {
+                self.picked
+                    .entry(order.to_owned())
+                    .or_default()
+                    .entry(line.to_owned())
+                    .or_insert(at);
+            }
+            (None, Some(code)) => self.unmatched.push((order.to_owned(), code.to_owned(), at)),
+            (None, None) => {}
+        }
+    }
+
+    /// Match picks by code to lines of orders the plan now has.
+    fn resolve(&mut self, plan: &SitePlan) {
+        if self.unmatched.is_empty() {
+            return;
+        }
+        let orders: HashMap<&str, &crate::domain::plan::Order> = plan
+            .waves
+            .iter()
+            .flat_map(|w| &w.orders)
+            .map(|o| (o.id.as_str(), o))
+            .collect();
+        let mut left = Vec::new();
+        for (order, code, at) in std::mem::take(&mut self.unmatched) {
+            let Some(o) = orders.get(order.as_str()) else {
+                left.push((order, code, at));
+                continue;
+            };
+            let picked = self.picked.entry(order.clone()).or_default();
+            if let Some(l) = o
+                .lines
+                .iter()
+                .find(|l| l.sku.as_deref() == Some(code.as_str()) && !picked.contains_key(&l.id))
+            {
+                picked.insert(l.id.clone(), at);
+            }
+        }
+        self.unmatched = left;
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -157,7 +221,8 @@ pub struct Picked {
 
 impl Model {
     /// Index a validated plan and apply progress to it.
-    pub fn build(plan: &SitePlan, progress: &Progress) -> Model {
+    pub fn build(plan: &SitePlan, progress: &mut Progress) -> Model {
+        progress.resolve(plan);
         let zones: Vec<ZoneInfo> = plan
             .zones
             .iter()
