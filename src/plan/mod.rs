@@ -11,6 +11,7 @@ pub mod model;
 pub mod rates;
 pub mod release;
 pub mod risk;
+pub mod scenario;
 pub mod triage;
 
 use std::collections::{HashMap, HashSet};
@@ -88,6 +89,17 @@ impl Default for RetimeConfig {
             step_min: 10.0,
         }
     }
+}
+
+/// One input to the planner, as it happened. A log of these replays to the
+/// same decisions (`Planner::apply` on each, in order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "input", rename_all = "snake_case")]
+pub enum PlannerInput {
+    Plan { at: Millis, plan: SitePlan },
+    Event { at: Millis, event: EventBody },
+    Signal { at: Millis, signal: PlanSignal },
+    Decide { at: Millis },
 }
 
 /// The site planner: waves, cutoff risk, triage.
@@ -243,6 +255,22 @@ impl Planner {
         self.model = Some(model);
     }
 
+    /// Apply one input; only `Decide` returns decisions.
+    pub fn apply(&mut self, input: &PlannerInput) -> Result<Vec<Decision>, PlanError> {
+        match input {
+            PlannerInput::Plan { at, plan } => self.set_plan(plan.clone(), *at).map(|_| Vec::new()),
+            PlannerInput::Event { at, event } => {
+                self.observe(event, *at);
+                Ok(Vec::new())
+            }
+            PlannerInput::Signal { at, signal } => {
+                self.signal(signal, *at);
+                Ok(Vec::new())
+            }
+            PlannerInput::Decide { at } => Ok(self.decide(*at)),
+        }
+    }
+
     /// Take in a site event (pick scans, pick completions, wave releases).
     pub fn observe(&mut self, event: &EventBody, _now: Millis) {
         match event {
@@ -346,7 +374,7 @@ impl Planner {
     }
 
     /// Take in a signal from outside the scan stream.
-    pub fn signal(&mut self, signal: &PlanSignal, now: Millis) {
+    pub fn signal(&mut self, signal: &PlanSignal, _now: Millis) {
         match signal {
             PlanSignal::VehicleEta { departure, eta, .. } => {
                 self.vehicle_eta.insert(departure.clone(), *eta);
@@ -368,7 +396,6 @@ impl Planner {
                 // Moves come in bunches: rebuild once, before the next round.
                 // Picks meanwhile are keyed by order and line, so none is lost.
                 self.stale |= moved;
-                let _ = now;
             }
         }
     }

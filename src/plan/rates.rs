@@ -4,8 +4,9 @@
 //! longer than a break threshold (a break, a walk to another zone, no work)
 //! are dropped, the rest feed exponentially decayed sums of lines and busy
 //! time, whose ratio is the observed rate. Rates of fixed-length buckets give
-//! a variance. While the decayed line count is small, the zone's labour
-//! standard is blended in with a weight of `prior_lines`.
+//! a variance. The sums start from the zone's labour standard, worth
+//! `prior_lines` lines, which decays like any observation: it dominates
+//! while data are thin and fades after a few half-lives of picking.
 
 use std::collections::HashMap;
 
@@ -24,7 +25,7 @@ pub struct RateConfig {
     pub break_gap_s: f64,
     /// ...as is one longer than this many times the zone's mean interval per picker.
     pub break_factor: f64,
-    /// Weight of the labour standard, in lines, against the decayed observed line count.
+    /// Weight of the labour standard, in lines, when observation starts.
     pub prior_lines: f64,
     /// Relative standard deviation assumed for the labour standard.
     pub standard_cv: f64,
@@ -74,6 +75,8 @@ struct ZoneRate {
     standard_lpm: f64,
     lines_w: f64,
     busy_w_min: f64,
+    /// The standard's remaining weight, in lines.
+    prior_w: f64,
     decayed_at: Option<Millis>,
     bucket_start: Option<Millis>,
     bucket_lines: f64,
@@ -111,6 +114,7 @@ impl Rates {
                 standard_lpm: lph / 60.0,
                 lines_w: 0.0,
                 busy_w_min: 0.0,
+                prior_w: config.prior_lines,
                 decayed_at: None,
                 bucket_start: None,
                 bucket_lines: 0.0,
@@ -213,9 +217,15 @@ impl Rates {
         let f = z.decay_factor(now, c.half_life_min);
         let n = z.lines_w * f;
         let busy = z.busy_w_min * f;
-        let observed = if busy > 0.0 { n / busy } else { z.standard_lpm };
-        let w_prior = c.prior_lines / (c.prior_lines + n);
-        let lpm = w_prior * z.standard_lpm + (1.0 - w_prior) * observed;
+        let prior = z.prior_w * f;
+        let standard = z.standard_lpm.max(1e-9);
+        // The standard as pseudo-picks: `prior` lines at the standard rate.
+        let lpm = (n + prior) / (busy + prior / standard).max(1e-12);
+        let w_prior = if n + prior > 0.0 {
+            prior / (n + prior)
+        } else {
+            1.0
+        };
         let bucket_rel_var = if z.buckets >= 2 && z.bucket_mean > 0.0 {
             z.bucket_var / (z.bucket_mean * z.bucket_mean)
         } else {
@@ -258,6 +268,7 @@ impl ZoneRate {
         let f = self.decay_factor(at, half_life_min);
         self.lines_w *= f;
         self.busy_w_min *= f;
+        self.prior_w *= f;
         match self.decayed_at {
             Some(t) if t >= at => {}
             _ => self.decayed_at = Some(at),
@@ -346,6 +357,26 @@ mod tests {
         );
         // The other zone saw nothing: its standard stands.
         assert!((rates.estimate(1, end).per_picker_lpm * 60.0 - 90.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_small_slow_zone_converges_too() {
+        // Two pickers at half the standard: few lines an hour, so each
+        // estimate is noisy, but the standard must not hold them up once
+        // the zone has been watched for a few half-lives.
+        let days = 50;
+        let mut sum = 0.0;
+        for seed in 0..days {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut rates = Rates::new(RateConfig::default(), &[60.0]);
+            let end = stream(&mut rates, &mut rng, 0, 2, 30.0, 0, 1.5);
+            sum += rates.estimate(0, end).per_picker_lpm * 60.0;
+        }
+        let mean = sum / days as f64;
+        assert!(
+            (mean - 30.0).abs() < 3.0,
+            "mean estimate {mean} lines/h, true 30"
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::domain::plan::{
     Departure, LoadModel, Order, OrderLine, Shift, SitePlan, Stop, Wave, Zone,
 };
 use crate::domain::{Decision, EventBody, Millis, PlanSignal, ScanAction};
-use crate::plan::{Planner, PlannerConfig};
+use crate::plan::{Planner, PlannerConfig, PlannerInput};
 
 const MIN: Millis = 60_000;
 const HOUR: Millis = 60 * MIN;
@@ -694,6 +694,8 @@ pub struct PlayOptions {
     pub round_ms: Millis,
     /// Central sends a new plan version (with the waves built since) this often.
     pub plan_every_ms: Millis,
+    /// Keep every planner input in the outcome (for replay).
+    pub record_inputs: bool,
 }
 
 impl Default for PlayOptions {
@@ -701,6 +703,7 @@ impl Default for PlayOptions {
         PlayOptions {
             round_ms: 2 * MIN,
             plan_every_ms: 10 * MIN,
+            record_inputs: false,
         }
     }
 }
@@ -745,6 +748,8 @@ pub struct DayOutcome {
     pub rounds: Vec<RoundStat>,
     pub orders_deferred: usize,
     pub lines_picked: u64,
+    /// The planner's inputs in order, when recorded.
+    pub inputs: Vec<PlannerInput>,
 }
 
 impl DayOutcome {
@@ -795,9 +800,25 @@ struct World<'d> {
     rounds: Vec<RoundStat>,
     deferred: usize,
     lines_picked: u64,
+    inputs: Option<Vec<PlannerInput>>,
 }
 
 impl World<'_> {
+    /// Give the planner an input (recording it if asked).
+    fn feed(&mut self, input: PlannerInput) -> Vec<Decision> {
+        let Some(planner) = self.planner.as_mut() else {
+            return Vec::new();
+        };
+        let decisions = match planner.apply(&input) {
+            Ok(d) => d,
+            Err(e) => panic!("the simulated plan is invalid: {e}"),
+        };
+        if let Some(log) = self.inputs.as_mut() {
+            log.push(input);
+        }
+        decisions
+    }
+
     fn push(&mut self, at: Millis, ev: Ev) {
         self.seq += 1;
         self.heap.push(Reverse((at, self.seq, ev)));
@@ -868,41 +889,42 @@ impl World<'_> {
         self.picked[oi][li] = Some(t);
         self.open_lines -= 1;
         self.lines_picked += 1;
-        if let Some(planner) = self.planner.as_mut() {
+        if self.planner.is_some() {
             let o = &self.day.orders[oi].order;
             let l = &o.lines[li];
-            planner.observe(
-                &EventBody::Scan {
-                    scanner: self.day.pickers[p].id.clone(),
-                    code: l.sku.clone().unwrap_or_default(),
-                    action: ScanAction::Pick,
-                    order: Some(o.id.clone()),
-                    wave: None,
-                    line: Some(l.id.clone()),
-                    qty: Some(i64::from(l.qty)),
-                    at: t,
-                },
-                t,
-            );
+            let event = EventBody::Scan {
+                scanner: self.day.pickers[p].id.clone(),
+                code: l.sku.clone().unwrap_or_default(),
+                action: ScanAction::Pick,
+                order: Some(o.id.clone()),
+                wave: None,
+                line: Some(l.id.clone()),
+                qty: Some(i64::from(l.qty)),
+                at: t,
+            };
+            self.feed(PlannerInput::Event { at: t, event });
         }
         self.picker_check(p, t);
     }
 
     fn round(&mut self, t: Millis, acts: bool, plan_due: bool) {
-        let Some(mut planner) = self.planner.take() else {
+        if self.planner.is_none() {
             return;
-        };
+        }
         if self.dirty && plan_due {
             self.plan.version += 1;
             self.plan.generated_at = t;
-            if let Err(e) = planner.set_plan(self.plan.clone(), t) {
-                panic!("the simulated plan is invalid: {e}");
-            }
+            let plan = self.plan.clone();
+            self.feed(PlannerInput::Plan { at: t, plan });
             self.dirty = false;
         }
-        let open = planner.model().map_or(0, |m| m.open_lines());
+        let open = self
+            .planner
+            .as_ref()
+            .and_then(Planner::model)
+            .map_or(0, |m| m.open_lines());
         let started = std::time::Instant::now();
-        let decisions = planner.decide(t);
+        let decisions = self.feed(PlannerInput::Decide { at: t });
         self.rounds.push(RoundStat {
             at: t,
             open_lines: open,
@@ -931,14 +953,12 @@ impl World<'_> {
                                 .expect("proposals name plan departures");
                             self.deferred += 1;
                             // The WMS confirms; central's next plan has it too.
-                            planner.signal(
-                                &PlanSignal::OrderMoved {
-                                    order: order.clone(),
-                                    departure: to_departure.clone(),
-                                    at: t,
-                                },
-                                t,
-                            );
+                            let signal = PlanSignal::OrderMoved {
+                                order: order.clone(),
+                                departure: to_departure.clone(),
+                                at: t,
+                            };
+                            self.feed(PlannerInput::Signal { at: t, signal });
                             self.dirty = true;
                         }
                     }
@@ -947,7 +967,6 @@ impl World<'_> {
             }
         }
         self.decisions.extend(decisions);
-        self.planner = Some(planner);
     }
 
     fn finished(&self) -> bool {
@@ -1014,6 +1033,7 @@ pub fn play(day: &Day, policy: &Policy, options: &PlayOptions) -> DayOutcome {
         rounds: Vec::new(),
         deferred: 0,
         lines_picked: 0,
+        inputs: options.record_inputs.then(Vec::new),
     };
     let signals = day.signals();
     for (i, s) in signals.iter().enumerate() {
@@ -1043,9 +1063,8 @@ pub fn play(day: &Day, policy: &Policy, options: &PlayOptions) -> DayOutcome {
         }
         match ev {
             Ev::Signal(i) => {
-                if let Some(p) = w.planner.as_mut() {
-                    p.signal(&signals[i], t);
-                }
+                let signal = signals[i].clone();
+                w.feed(PlannerInput::Signal { at: t, signal });
             }
             Ev::Build(i) => {
                 w.built += 1;
@@ -1059,9 +1078,8 @@ pub fn play(day: &Day, policy: &Policy, options: &PlayOptions) -> DayOutcome {
             Ev::StaticRelease(i) => {
                 let id = day.waves[i].id.clone();
                 w.release(&id, t);
-                if let Some(p) = w.planner.as_mut() {
-                    p.observe(&EventBody::WaveReleased { wave: id, at: t }, t);
-                }
+                let event = EventBody::WaveReleased { wave: id, at: t };
+                w.feed(PlannerInput::Event { at: t, event });
             }
             Ev::PickDone(p, oi, li) => w.pick_done(p, oi, li, t),
             Ev::PickerCheck(p) => w.picker_check(p, t),
@@ -1146,5 +1164,6 @@ pub fn play(day: &Day, policy: &Policy, options: &PlayOptions) -> DayOutcome {
         rounds: w.rounds,
         orders_deferred: w.deferred,
         lines_picked: w.lines_picked,
+        inputs: w.inputs.unwrap_or_default(),
     }
 }
