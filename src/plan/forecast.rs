@@ -48,18 +48,34 @@ pub struct ZoneCapacity {
     pub changes: Vec<(Millis, u32)>,
     /// Share of a picker's time spent picking (breaks, personal time).
     pub availability: f64,
+    /// When the capacity was measured.
+    pub now: Millis,
+    /// Time constant of the move from the current rate to the long-run one.
+    pub reversion_ms: f64,
+    /// Cumulative lines from `now`: (time, lines), see `tabulate`.
+    pub curve: Vec<(f64, f64)>,
+    /// Rate after the end of `curve`.
+    pub tail_lpm: f64,
     /// Bucket length behind `rate.bucket_rel_var`, minutes.
     pub bucket_min: f64,
 }
 
+/// The forecast steps through time in chunks this long where the rate moves.
+const STEP_MS: f64 = 15.0 * MIN;
+
 impl ZoneCapacity {
-    fn lpm_with(&self, pickers: u32) -> f64 {
-        self.rate.per_picker_lpm * f64::from(pickers) * self.availability
+    /// Lines per minute per picker at `t`: the current rate moving towards
+    /// the long-run one.
+    fn per_picker_at(&self, t: f64) -> f64 {
+        let r = &self.rate;
+        let ahead = (t - self.now as f64).max(0.0);
+        let w = (-ahead / self.reversion_ms.max(1.0)).exp();
+        r.long_lpm + (r.per_picker_lpm - r.long_lpm) * w
     }
 
     /// Lines per minute for the whole zone now.
     pub fn lpm(&self) -> f64 {
-        self.lpm_with(self.pickers)
+        self.rate.per_picker_lpm * f64::from(self.pickers) * self.availability
     }
 
     /// Pickers at `t` and when that next changes.
@@ -74,41 +90,85 @@ impl ZoneCapacity {
         (pickers, f64::INFINITY)
     }
 
-    /// When `lines` started at `begin` (ms) are done; infinite if never.
-    pub fn finish(&self, begin: f64, lines: f64) -> f64 {
-        let mut t = begin;
-        let mut left = lines;
-        loop {
-            if left <= 0.0 {
-                return t;
-            }
-            let (pickers, end) = self.segment(t);
-            let lpm = self.lpm_with(pickers);
-            if lpm > 0.0 {
-                let done = t + left / lpm * MIN;
-                if done <= end {
-                    return done;
-                }
-                left -= lpm * (end - t) / MIN;
-            }
-            if end.is_infinite() {
-                return f64::INFINITY;
-            }
-            t = end;
-        }
+    /// The zone's rate (lines/min) over a chunk from `t`, and the chunk's end.
+    fn chunk(&self, t: f64) -> (f64, f64) {
+        let (pickers, seg_end) = self.segment(t);
+        let moving = (self.rate.per_picker_lpm - self.rate.long_lpm).abs() > 1e-9
+            && t - (self.now as f64) < 6.0 * self.reversion_ms;
+        let end = if moving {
+            seg_end.min(t + STEP_MS)
+        } else {
+            seg_end
+        };
+        let mid = if end.is_finite() { (t + end) / 2.0 } else { t };
+        let lpm = self.per_picker_at(mid) * f64::from(pickers) * self.availability;
+        (lpm, end)
     }
 
-    /// Lines the zone can pick between `from` and `to` (ms).
-    pub fn lines_between(&self, from: f64, to: f64) -> f64 {
-        let mut t = from;
-        let mut lines = 0.0;
-        while t < to {
-            let (pickers, end) = self.segment(t);
-            let stop = end.min(to);
-            lines += self.lpm_with(pickers) * (stop - t) / MIN;
+    /// Tabulate cumulative capacity from `now` over `horizon_ms`, so that
+    /// `finish` and `lines_between` are a binary search each.
+    pub fn tabulate(&mut self, horizon_ms: f64) {
+        let mut t = self.now as f64;
+        let end = t + horizon_ms;
+        let mut cum = 0.0;
+        let mut curve = vec![(t, 0.0)];
+        while t < end {
+            let (lpm, chunk_end) = self.chunk(t);
+            let stop = chunk_end.min(end);
+            cum += lpm * (stop - t) / MIN;
             t = stop;
+            curve.push((t, cum));
         }
-        lines
+        self.tail_lpm = self.chunk(t).0;
+        self.curve = curve;
+    }
+
+    /// Lines the zone can pick from `now` to `t`.
+    fn cum(&self, t: f64) -> f64 {
+        let Some(&(last_t, last_c)) = self.curve.last() else {
+            return 0.0;
+        };
+        if t >= last_t {
+            return last_c + self.tail_lpm * (t - last_t) / MIN;
+        }
+        let i = self.curve.partition_point(|&(ti, _)| ti <= t);
+        if i == 0 {
+            return 0.0;
+        }
+        let (t0, c0) = self.curve[i - 1];
+        let (t1, c1) = self.curve[i];
+        c0 + (c1 - c0) * (t - t0) / (t1 - t0)
+    }
+
+    /// When `lines` started at `begin` (ms, not before `now`) are done; infinite if never.
+    pub fn finish(&self, begin: f64, lines: f64) -> f64 {
+        if lines <= 0.0 {
+            return begin;
+        }
+        let target = self.cum(begin) + lines;
+        let Some(&(last_t, last_c)) = self.curve.last() else {
+            return f64::INFINITY;
+        };
+        if target > last_c {
+            return if self.tail_lpm > 0.0 {
+                last_t.max(begin) + (target - last_c) / self.tail_lpm * MIN
+            } else {
+                f64::INFINITY
+            };
+        }
+        let i = self.curve.partition_point(|&(_, c)| c < target);
+        let (t1, c1) = self.curve[i];
+        if i == 0 {
+            return t1;
+        }
+        let (t0, c0) = self.curve[i - 1];
+        let t = t0 + (t1 - t0) * (target - c0) / (c1 - c0);
+        t.max(begin)
+    }
+
+    /// Lines the zone can pick between `from` and `to` (ms, not before `now`).
+    pub fn lines_between(&self, from: f64, to: f64) -> f64 {
+        (self.cum(to) - self.cum(from)).max(0.0)
     }
 
     /// Relative variance of the zone's average rate over the next `t_min` minutes.

@@ -437,13 +437,18 @@ impl Planner {
                     .filter(|&t| t <= horizon)
                     .map(|t| (t, zone.planned_at(t)))
                     .collect();
-                let cap = ZoneCapacity {
+                let mut cap = ZoneCapacity {
                     rate,
                     pickers,
                     changes,
                     availability: self.config.rates.availability,
+                    now,
+                    reversion_ms: self.config.rates.reversion_min * MIN,
                     bucket_min: self.config.rates.bucket_min,
+                    curve: Vec::new(),
+                    tail_lpm: 0.0,
                 };
+                cap.tabulate((horizon - now) as f64);
                 let reported = ZoneRate {
                     zone: zone.id.clone(),
                     lines_per_hour: round(rate.per_picker_lpm * 60.0, 10.0),

@@ -21,6 +21,12 @@ const MIN: f64 = 60_000.0;
 pub struct RateConfig {
     /// Half-life of the decayed sums, in minutes of event time.
     pub half_life_min: f64,
+    /// Half-life of the long-run rate that a forecast reverts to.
+    pub long_half_life_min: f64,
+    /// How fast a forecast moves from the current rate to the long-run one
+    /// (time constant, minutes): slowdowns pass, so a forecast hours ahead
+    /// should not assume today's worst half hour lasts.
+    pub reversion_min: f64,
     /// An interval at least this long is a break and is dropped.
     pub break_gap_s: f64,
     /// ...as is one longer than this many times the zone's mean interval per picker.
@@ -45,6 +51,8 @@ impl Default for RateConfig {
     fn default() -> Self {
         RateConfig {
             half_life_min: 20.0,
+            long_half_life_min: 240.0,
+            reversion_min: 90.0,
             break_gap_s: 300.0,
             break_factor: 5.0,
             prior_lines: 30.0,
@@ -62,6 +70,8 @@ impl Default for RateConfig {
 pub struct RateEstimate {
     /// Lines per minute per active picker, observed blended with the standard.
     pub per_picker_lpm: f64,
+    /// The same over the long half-life: where a forecast reverts to.
+    pub long_lpm: f64,
     /// Relative variance of a bucket's rate around the mean (short-term noise).
     pub bucket_rel_var: f64,
     /// Relative variance of the estimate itself (large while data are thin).
@@ -70,13 +80,36 @@ pub struct RateEstimate {
     pub observed_lines: f64,
 }
 
+/// Exponentially decayed sums of observed lines and busy minutes, with the
+/// labour standard's remaining weight as pseudo-lines.
+#[derive(Debug, Clone, Copy)]
+struct Sums {
+    lines: f64,
+    busy_min: f64,
+    prior: f64,
+}
+
+impl Sums {
+    fn decayed(self, f: f64) -> Sums {
+        Sums {
+            lines: self.lines * f,
+            busy_min: self.busy_min * f,
+            prior: self.prior * f,
+        }
+    }
+
+    /// Lines per minute: observations plus `prior` lines at the standard rate.
+    fn rate(self, standard_lpm: f64) -> f64 {
+        let standard = standard_lpm.max(1e-9);
+        (self.lines + self.prior) / (self.busy_min + self.prior / standard).max(1e-12)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct ZoneRate {
     standard_lpm: f64,
-    lines_w: f64,
-    busy_w_min: f64,
-    /// The standard's remaining weight, in lines.
-    prior_w: f64,
+    fast: Sums,
+    slow: Sums,
     decayed_at: Option<Millis>,
     bucket_start: Option<Millis>,
     bucket_lines: f64,
@@ -112,9 +145,16 @@ impl Rates {
             .iter()
             .map(|&lph| ZoneRate {
                 standard_lpm: lph / 60.0,
-                lines_w: 0.0,
-                busy_w_min: 0.0,
-                prior_w: config.prior_lines,
+                fast: Sums {
+                    lines: 0.0,
+                    busy_min: 0.0,
+                    prior: config.prior_lines,
+                },
+                slow: Sums {
+                    lines: 0.0,
+                    busy_min: 0.0,
+                    prior: config.prior_lines,
+                },
                 decayed_at: None,
                 bucket_start: None,
                 bucket_lines: 0.0,
@@ -177,10 +217,11 @@ impl Rates {
             return;
         }
         let dt_min = dt as f64 / MIN;
-        let half_life = self.config.half_life_min;
-        z.decay_to(at, half_life);
-        z.lines_w += 1.0;
-        z.busy_w_min += dt_min;
+        z.decay_to(at, &self.config);
+        for sums in [&mut z.fast, &mut z.slow] {
+            sums.lines += 1.0;
+            sums.busy_min += dt_min;
+        }
         z.bucket(at, dt_min, &self.config);
     }
 
@@ -209,18 +250,15 @@ impl Rates {
         let Some(z) = self.zones.get(zone) else {
             return RateEstimate {
                 per_picker_lpm: 0.0,
+                long_lpm: 0.0,
                 bucket_rel_var: 0.0,
                 estimate_rel_var: c.standard_cv * c.standard_cv,
                 observed_lines: 0.0,
             };
         };
-        let f = z.decay_factor(now, c.half_life_min);
-        let n = z.lines_w * f;
-        let busy = z.busy_w_min * f;
-        let prior = z.prior_w * f;
-        let standard = z.standard_lpm.max(1e-9);
-        // The standard as pseudo-picks: `prior` lines at the standard rate.
-        let lpm = (n + prior) / (busy + prior / standard).max(1e-12);
+        let fast = z.fast.decayed(z.decay_factor(now, c.half_life_min));
+        let slow = z.slow.decayed(z.decay_factor(now, c.long_half_life_min));
+        let (n, prior) = (fast.lines, fast.prior);
         let w_prior = if n + prior > 0.0 {
             prior / (n + prior)
         } else {
@@ -232,7 +270,8 @@ impl Rates {
             c.standard_cv * c.standard_cv
         };
         RateEstimate {
-            per_picker_lpm: lpm,
+            per_picker_lpm: fast.rate(z.standard_lpm),
+            long_lpm: slow.rate(z.standard_lpm),
             bucket_rel_var,
             estimate_rel_var: c.standard_cv * c.standard_cv * w_prior,
             observed_lines: n,
@@ -244,13 +283,7 @@ impl Rates {
         let lpm = self
             .zones
             .get(zone)
-            .map_or(1.0, |z| {
-                if z.lines_w > 0.0 && z.busy_w_min > 0.0 {
-                    z.lines_w / z.busy_w_min
-                } else {
-                    z.standard_lpm
-                }
-            })
+            .map_or(1.0, |z| z.fast.rate(z.standard_lpm))
             .max(1e-6);
         (c.break_gap_s * 1000.0).max(c.break_factor * MIN / lpm)
     }
@@ -264,11 +297,11 @@ impl ZoneRate {
         }
     }
 
-    fn decay_to(&mut self, at: Millis, half_life_min: f64) {
-        let f = self.decay_factor(at, half_life_min);
-        self.lines_w *= f;
-        self.busy_w_min *= f;
-        self.prior_w *= f;
+    fn decay_to(&mut self, at: Millis, c: &RateConfig) {
+        self.fast = self.fast.decayed(self.decay_factor(at, c.half_life_min));
+        self.slow = self
+            .slow
+            .decayed(self.decay_factor(at, c.long_half_life_min));
         match self.decayed_at {
             Some(t) if t >= at => {}
             _ => self.decayed_at = Some(at),
