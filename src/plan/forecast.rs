@@ -184,8 +184,8 @@ impl ZoneCapacity {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Sequencing {
     /// The planner releases them: least slack first, each no earlier than
-    /// `max_lead_ms` before its departure needs its last pick.
-    Planner { max_lead_ms: Millis },
+    /// `lead_ms` before its departure needs its last pick.
+    Planner { lead_ms: Millis },
     /// Someone else releases them at their planned times.
     Planned,
 }
@@ -418,7 +418,7 @@ fn pending_sequence(
         }
         match sequencing {
             Sequencing::Planned => keyed.push((w.planned_release, w.planned_release, wi)),
-            Sequencing::Planner { max_lead_ms } => {
+            Sequencing::Planner { lead_ms } => {
                 let own_min = work
                     .iter()
                     .map(|&(z, n)| {
@@ -441,7 +441,7 @@ fn pending_sequence(
                     .expect("a wave with work has orders");
                 // Least slack: the latest it can start and still make its cutoff.
                 let latest_start = due - (own_min * MIN) as Millis;
-                let start = (needed - max_lead_ms).max(now);
+                let start = (needed - lead_ms).max(now);
                 keyed.push((latest_start, start, wi));
             }
         }

@@ -471,7 +471,8 @@ impl Planner {
     fn sequencing(&self) -> Sequencing {
         if self.config.controls_release {
             Sequencing::Planner {
-                max_lead_ms: self.config.release.max_lead_ms(),
+                // A zone running dry pulls work this far ahead (see release).
+                lead_ms: self.config.release.idle_lead_ms(),
             }
         } else {
             Sequencing::Planned
@@ -772,4 +773,161 @@ fn round(x: f64, per: f64) -> f64 {
 fn ceil_minute(t: Millis) -> Millis {
     let m = 60_000;
     (t + m - 1).div_euclid(m) * m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::plan::{Departure, LoadModel, Order, OrderLine, Stop, Wave, Zone};
+    use proptest::prelude::*;
+
+    const T0: Millis = 1_795_586_400_000; // 2026-11-25T06:00:00Z
+    const MIN_MS: Millis = 60_000;
+
+    /// departures: cutoff offsets (min); waves: (departure, planned offset,
+    /// released, orders as lists of line zones).
+    type WaveSpec = (usize, i64, bool, Vec<Vec<usize>>);
+
+    fn plan(zones: usize, cutoffs: &[i64], waves: &[WaveSpec]) -> SitePlan {
+        SitePlan {
+            site: "p".into(),
+            version: 1,
+            generated_at: T0,
+            zones: (0..zones)
+                .map(|z| Zone {
+                    id: format!("z{z}"),
+                    standard_lines_per_hour: 60.0 + 20.0 * z as f64,
+                    headcount: 1 + z as u32,
+                    shifts: Vec::new(),
+                })
+                .collect(),
+            departures: cutoffs
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| Departure {
+                    id: format!("D{i}"),
+                    carrier: "C".into(),
+                    scheduled_at: T0 + (c - 20) * MIN_MS,
+                    cutoff: T0 + c * MIN_MS,
+                    door: None,
+                    vehicle_due: None,
+                    stops: vec![Stop {
+                        id: "s".into(),
+                        name: None,
+                    }],
+                    load: LoadModel {
+                        staging_s: 300.0,
+                        fixed_s: 600.0,
+                        per_line_s: 4.0,
+                    },
+                })
+                .collect(),
+            waves: waves
+                .iter()
+                .enumerate()
+                .map(|(w, (d, planned, _, orders))| Wave {
+                    id: format!("W{w}"),
+                    planned_release: T0 + planned * MIN_MS,
+                    orders: orders
+                        .iter()
+                        .enumerate()
+                        .map(|(o, lines)| Order {
+                            id: format!("W{w}-O{o}"),
+                            departure: format!("D{}", d % cutoffs.len()),
+                            stop: "s".into(),
+                            lines: lines
+                                .iter()
+                                .enumerate()
+                                .map(|(l, &z)| OrderLine {
+                                    id: format!("{l}"),
+                                    sku: None,
+                                    zone: format!("z{}", z % zones),
+                                    qty: 1,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Predicted ready time per departure, advising (waves go at their
+    /// planned times, released ones in release order).
+    fn ready(plan: &SitePlan, waves: &[WaveSpec], headcount: Option<u32>) -> Vec<Millis> {
+        let mut p = Planner::new(PlannerConfig {
+            controls_release: false,
+            ..PlannerConfig::default()
+        });
+        p.set_plan(plan.clone(), T0).expect("valid");
+        for (w, spec) in waves.iter().enumerate() {
+            if spec.2 {
+                let wave = format!("W{w}");
+                p.observe(&EventBody::WaveReleased { wave, at: T0 }, T0);
+            }
+        }
+        if let Some(n) = headcount {
+            for z in &plan.zones {
+                let signal = PlanSignal::Headcount {
+                    zone: z.id.clone(),
+                    pickers: z.headcount + n,
+                    at: T0,
+                };
+                p.signal(&signal, T0);
+            }
+        }
+        let report = p.report(T0 + 5 * MIN_MS).expect("a plan");
+        report
+            .departures
+            .iter()
+            .map(|d| d.predicted_ready)
+            .collect()
+    }
+
+    fn spec() -> impl Strategy<Value = (usize, Vec<i64>, Vec<WaveSpec>)> {
+        (
+            1usize..4,
+            prop::collection::vec(120i64..600, 1..4),
+            prop::collection::vec(
+                (
+                    0usize..4,
+                    0i64..240,
+                    any::<bool>(),
+                    prop::collection::vec(prop::collection::vec(0usize..3, 1..5), 1..6),
+                ),
+                1..6,
+            ),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn more_remaining_work_never_gives_an_earlier_ready_time(
+            (zones, cutoffs, waves) in spec(),
+            pick in (any::<prop::sample::Index>(), any::<prop::sample::Index>(), 0usize..3),
+        ) {
+            let before = ready(&plan(zones, &cutoffs, &waves), &waves, None);
+            let mut more = waves.clone();
+            let w = pick.0.index(more.len());
+            let o = pick.1.index(more[w].3.len());
+            more[w].3[o].push(pick.2);
+            let after = ready(&plan(zones, &cutoffs, &more), &more, None);
+            for (d, (b, a)) in before.iter().zip(&after).enumerate() {
+                prop_assert!(a >= b, "departure D{d}: {b} with less work, {a} with more");
+            }
+        }
+
+        #[test]
+        fn more_pickers_never_give_a_later_ready_time(
+            (zones, cutoffs, waves) in spec(),
+            extra in 1u32..4,
+        ) {
+            let p = plan(zones, &cutoffs, &waves);
+            let before = ready(&p, &waves, None);
+            let after = ready(&p, &waves, Some(extra));
+            for (d, (b, a)) in before.iter().zip(&after).enumerate() {
+                prop_assert!(a <= b, "departure D{d}: {b} before, {a} with more pickers");
+            }
+        }
+    }
 }
