@@ -1,6 +1,7 @@
 //! The daemon: wires the store and the sources together and shuts down cleanly.
 
 pub mod inspect;
+pub mod planning;
 pub mod uplink;
 
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub enum AgentError {
     GraceExceeded(Duration),
     #[error(transparent)]
     Uplink(#[from] uplink::UplinkError),
+    #[error(transparent)]
+    Planning(#[from] planning::PlanningError),
     #[error("a task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -46,12 +49,28 @@ pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), Age
         )?),
         None => None,
     };
+    let planner = match &config.planning {
+        Some(p) => Some(planning::Planning::new(&config, p)?),
+        None => None,
+    };
     let records = writer.sender();
     let stats = writer.stats();
     // Door pollers start from the last logged door states and device
     // health, so a restart logs only real changes.
     let seeds = modbus::Seeds::from_log(&LogReader::open(&config.db_path())?)?;
     let pollers = modbus::start(&config.modbus, &seeds, records.clone(), stop.clone());
+    let planner_done = planner.map(|planner| {
+        let stop = stop.clone();
+        let records = records.clone();
+        tokio::spawn(async move {
+            let result = planner.run(records, stop.clone()).await;
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "planning failed; stopping the agent");
+                stop.cancel();
+            }
+            result
+        })
+    });
     // The writer ends once every sender is gone: the subscriber drops its
     // sender when told to stop, and `finish` drops this handle's.
     let writer_done = tokio::task::spawn_blocking(move || writer.finish());
@@ -75,17 +94,22 @@ pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), Age
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let drained = tokio::time::timeout(GRACE, async {
         pollers.wait().await;
+        let planned = match planner_done {
+            Some(task) => task.await,
+            None => Ok(Ok(())),
+        };
         let written = writer_done.await;
         let subscribed = subscriber_done.await;
         let uplinked = match uplink_done {
             Some(task) => task.await,
             None => Ok(Ok(())),
         };
-        (written, subscribed, uplinked)
+        (written, subscribed, uplinked, planned)
     })
     .await;
     match drained {
-        Ok((written, subscribed, uplinked)) => {
+        Ok((written, subscribed, uplinked, planned)) => {
+            planned??;
             written??;
             subscribed?;
             uplinked??;

@@ -5,6 +5,7 @@ mod agent;
 mod broker;
 mod central;
 mod modbus;
+mod planning;
 mod problems;
 
 pub use agent::{AgentConfig, EventKind, FieldMapping, PayloadFormat, StoreConfig, Subscription};
@@ -13,4 +14,5 @@ pub use central::CentralConfig;
 pub use modbus::{
     DeviceConfig, DoorMap, ModbusConfig, Parity, SerialSettings, SignalSpec, Table, TransportKind,
 };
+pub use planning::PlanningConfig;
 pub use problems::{ConfigError, Problem};

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::door::{DeviceError, DoorState, Signals};
-use super::Millis;
+use super::{Decision, Millis};
 
 /// What a scan confirms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,6 +111,10 @@ pub enum EventBody {
         last_good_read: Option<Millis>,
         at: Millis,
     },
+    /// A decision of the site planner, logged like any event. It carries
+    /// its own `kind` tag (`wave_release`, `departure_at_risk`, ...).
+    #[serde(untagged)]
+    Decision(Decision),
 }
 
 impl EventBody {
@@ -124,6 +128,7 @@ impl EventBody {
             EventBody::DoorChanged { .. } => "door_changed",
             EventBody::DeviceOnline { .. } => "device_online",
             EventBody::DeviceOffline { .. } => "device_offline",
+            EventBody::Decision(d) => d.kind(),
         }
     }
 
@@ -137,6 +142,7 @@ impl EventBody {
             | EventBody::DoorChanged { at, .. }
             | EventBody::DeviceOnline { at, .. }
             | EventBody::DeviceOffline { at, .. } => *at,
+            EventBody::Decision(d) => d.at(),
         }
     }
 }
@@ -219,5 +225,34 @@ mod tests {
             serde_json::from_str::<EventBody>(&json).expect("parses"),
             off
         );
+    }
+
+    #[test]
+    fn decisions_are_events_with_their_own_kind() {
+        let body = EventBody::Decision(Decision::DepartureRetimed {
+            departure: "DEP-1".into(),
+            scheduled_at: 1000,
+            retimed_to: 2000,
+            cutoff: 3000,
+            predicted_ready: 1500,
+            at: 900,
+            inputs: crate::domain::decision::DecisionInputs {
+                plan_version: 4,
+                rates: vec![],
+            },
+        });
+        assert_eq!(body.kind(), "departure_retimed");
+        assert_eq!(body.at(), 900);
+        let json = serde_json::to_string(&body).expect("serializes");
+        assert!(
+            json.starts_with(r#"{"kind":"departure_retimed","departure":"DEP-1""#),
+            "{json}"
+        );
+        let back: EventBody = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, body);
+        // A tagged kind still parses as itself, not as a decision.
+        let wave: EventBody =
+            serde_json::from_str(r#"{"kind":"wave_released","wave":"W1","at":5}"#).expect("parses");
+        assert_eq!(wave.kind(), "wave_released");
     }
 }

@@ -193,7 +193,8 @@ fn body_to_wire<'a>(
         },
         EventBody::DoorChanged { .. }
         | EventBody::DeviceOnline { .. }
-        | EventBody::DeviceOffline { .. } => {
+        | EventBody::DeviceOffline { .. }
+        | EventBody::Decision(_) => {
             WireBody::Json(serde_json::to_string(body).expect("event bodies always serialize"))
         }
     })
