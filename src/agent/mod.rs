@@ -1,6 +1,8 @@
 //! The daemon: wires the store and the sources together and shuts down cleanly.
 
+pub mod health;
 pub mod inspect;
+pub mod metrics;
 pub mod uplink;
 
 use std::sync::Arc;
@@ -27,12 +29,35 @@ pub enum AgentError {
     Uplink(#[from] uplink::UplinkError),
     #[error("a task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("metrics: cannot listen on {addr}: {source}\n    fix: choose a free port in [metrics] listen, or remove the [metrics] section")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Run the agent until `stop` is cancelled (SIGTERM/SIGINT in `main`).
 pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), AgentError> {
     let (ack_tx, ack_rx) = flume::unbounded();
     let subscriber = SiteSubscriber::new(&config)?;
+    // The uplink's secrets are checked now, before READY, not at its first connect.
+    if let Some(up) = &config.uplink {
+        crate::link::mqtt_options(&up.broker, config.uplink_client_id(), 0)
+            .map_err(uplink::UplinkError::from)?;
+    }
+    let metrics_listener = match &config.metrics {
+        Some(m) => Some(
+            tokio::net::TcpListener::bind(m.listen)
+                .await
+                .map_err(|source| AgentError::Metrics {
+                    addr: m.listen,
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let ingest_stats = subscriber.stats();
+    let mut uplink_stats = None;
     let writer = Writer::start(&config.db_path(), &config.site, &config.store, ack_tx)?;
     tracing::info!(site = %config.site, epoch = %writer.epoch(), db = %config.db_path().display(), "store open");
     let records = writer.sender();
@@ -46,6 +71,7 @@ pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), Age
         Some(up) => {
             let (uplink, _plans) =
                 uplink::Uplink::new(up, &config.site, &config.db_path(), Arc::clone(&stats))?;
+            uplink_stats = Some(uplink.stats());
             let client_id = config.uplink_client_id();
             let stop = stop.clone();
             Some(tokio::spawn(async move {
@@ -59,8 +85,34 @@ pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), Age
         }
         None => None,
     };
+    let probes = Arc::new(health::Probes {
+        writer: Arc::clone(&stats),
+        ingest: ingest_stats,
+        uplink: uplink_stats,
+        ingest_quiet: Duration::from_secs(2 * config.site_broker.keep_alive_s),
+    });
+    if let Some(listener) = metrics_listener {
+        tracing::info!(listen = ?listener.local_addr().ok(), "metrics: serving GET /metrics");
+        let serve = metrics::serve(
+            listener,
+            Arc::clone(&probes),
+            config.db_path(),
+            stop.clone(),
+        );
+        tokio::spawn(serve);
+    }
+    // Store open, sources started: ready. Then only the health check pings the watchdog.
+    let notifier = crate::systemd::Notifier;
+    notifier.ready(&probes.status_line());
+    let check = Arc::clone(&probes);
+    tokio::spawn(crate::systemd::supervise(
+        notifier,
+        move |limit| check.check(limit),
+        stop.clone(),
+    ));
 
     stop.cancelled().await;
+    notifier.stopping();
     stats
         .stopping
         .store(true, std::sync::atomic::Ordering::SeqCst);

@@ -24,6 +24,9 @@ pub struct AgentConfig {
     /// Sync to the central allocator; absent = this site runs stand-alone.
     #[serde(default)]
     pub uplink: Option<UplinkConfig>,
+    /// Prometheus endpoint; absent = off.
+    #[serde(default)]
+    pub metrics: Option<super::MetricsConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,6 +219,9 @@ impl AgentConfig {
         self.site_broker.validate("site_broker", p);
         if let Some(u) = &self.uplink {
             u.validate(p);
+        }
+        if let Some(m) = &self.metrics {
+            m.validate(p);
         }
         if self.subscriptions.is_empty() {
             p.push(

@@ -4,9 +4,11 @@
 mod agent;
 mod broker;
 mod central;
+mod metrics;
 mod problems;
 
 pub use agent::{AgentConfig, EventKind, FieldMapping, PayloadFormat, StoreConfig, Subscription};
 pub use broker::{BrokerConfig, TlsConfig, UplinkConfig};
 pub use central::CentralConfig;
+pub use metrics::MetricsConfig;
 pub use problems::{ConfigError, Problem};
