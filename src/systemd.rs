@@ -75,10 +75,11 @@ const CHECK_WITHOUT_WATCHDOG: Duration = Duration::from_secs(10);
 /// ... and how long a loop may go without progress.
 const LIMIT_WITHOUT_WATCHDOG: Duration = Duration::from_secs(60);
 
-/// Until `stop`: every half watchdog period run `check` (passing how long a
-/// loop may go without progress: the watchdog timeout) and send WATCHDOG=1
-/// only when nothing is stalled; STATUS= whenever the line changes. So a
-/// wedged loop stops the pings and systemd restarts the process.
+/// Call once the service is up: sends READY=1 with the first status at once.
+/// Then until `stop`: every half watchdog period run `check` (passing how
+/// long a loop may go without progress: the watchdog timeout) and send
+/// WATCHDOG=1 only when nothing is stalled; STATUS= whenever the line
+/// changes. So a wedged loop stops the pings and systemd restarts the process.
 pub async fn supervise(
     notifier: Notifier,
     mut check: impl FnMut(Duration) -> Health,
@@ -96,6 +97,7 @@ pub async fn supervise(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_status = String::new();
     let mut was_stalled = false;
+    let mut ready = false;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -117,10 +119,13 @@ pub async fn supervise(
             tracing::warn!("health: progress again; watchdog resumed");
         }
         was_stalled = stalled;
-        if status != last_status {
+        if !ready {
+            notifier.ready(&status);
+            ready = true;
+        } else if status != last_status {
             notifier.status(&status);
-            last_status = status;
         }
+        last_status = status;
         if !stalled && timeout.is_some() {
             notifier.watchdog();
         }

@@ -103,7 +103,6 @@ pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), Age
     }
     // Store open, sources started: ready. Then only the health check pings the watchdog.
     let notifier = crate::systemd::Notifier;
-    notifier.ready(&probes.status_line());
     let check = Arc::clone(&probes);
     tokio::spawn(crate::systemd::supervise(
         notifier,

@@ -87,7 +87,6 @@ pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), C
     // this loop turns (it ticks every second when idle).
     let beat = std::sync::Arc::new(crate::heartbeat::Heartbeat::new());
     let notifier = crate::systemd::Notifier;
-    notifier.ready("receiving");
     let watched = std::sync::Arc::clone(&beat);
     tokio::spawn(crate::systemd::supervise(
         notifier,
