@@ -135,8 +135,24 @@ fn main() -> ExitCode {
                 }
             }
             eprintln!("error: {text}");
-            ExitCode::FAILURE
+            failure_code(&e)
         }
+    }
+}
+
+/// sysexits' EX_CONFIG for a mistake in the config or its secrets: the units
+/// say `RestartPreventExitStatus=78`, so systemd does not restart into the
+/// same mistake every few seconds. Anything else is 1 and restarted.
+fn failure_code(e: &anyhow::Error) -> ExitCode {
+    let config = e.chain().any(|c| {
+        c.is::<dockside::config::ConfigError>()
+            || c.is::<dockside::link::LinkError>()
+            || c.is::<dockside::systemd::CredentialError>()
+    });
+    if config {
+        ExitCode::from(78)
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::UplinkConfig;
 use crate::domain::time::now_ms;
 use crate::domain::StoredEvent;
+use crate::heartbeat::Heartbeat;
 use crate::link::{self, LinkError};
 use crate::store::{Outbox, StoreError, StoredPlan, WriterStats};
 use crate::wire::{self, Batch, Message};
@@ -66,6 +67,18 @@ enum LinkEvent {
     Incoming(Publish),
 }
 
+/// What the health check and the metrics read of the uplink.
+#[derive(Debug, Default)]
+pub struct UplinkStats {
+    /// Beaten on every turn of the loop (its tick is at most
+    /// `batch_max_age_ms` apart): an old beat means the loop is stuck.
+    pub beat: Heartbeat,
+    pub connected: AtomicBool,
+    /// Everything up to here is durably at central.
+    pub acked: AtomicI64,
+    pub batches_sent: AtomicU64,
+}
+
 /// A batch sent and not yet acknowledged by central.
 struct InFlight {
     last: i64,
@@ -95,6 +108,7 @@ pub struct Uplink {
     alarmed: bool,
     /// `ack_timeout_s`, doubled after each timeout without progress.
     ack_timeout: Duration,
+    stats: Arc<UplinkStats>,
 }
 
 impl Uplink {
@@ -127,9 +141,17 @@ impl Uplink {
                 connected: false,
                 alarmed: false,
                 ack_timeout: Duration::from_secs(config.ack_timeout_s),
+                stats: Arc::new(UplinkStats {
+                    acked: AtomicI64::new(acked),
+                    ..UplinkStats::default()
+                }),
             },
             plan_rx,
         ))
+    }
+
+    pub fn stats(&self) -> Arc<UplinkStats> {
+        Arc::clone(&self.stats)
     }
 
     /// Run until `stop`; then say offline and disconnect. Unacked events stay
@@ -160,7 +182,11 @@ impl Uplink {
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
         let mut disk_check = tokio::time::interval(DISK_CHECK);
         let writer = Arc::clone(&self.writer);
+        let stats = Arc::clone(&self.stats);
         loop {
+            stats.beat.beat();
+            stats.connected.store(self.connected, Ordering::Relaxed);
+            stats.acked.store(self.acked, Ordering::Relaxed);
             tokio::select! {
                 _ = stop.cancelled() => break,
                 event = events.recv() => match event {
@@ -375,6 +401,7 @@ impl Uplink {
                 last,
                 sent_at: Instant::now(),
             });
+            self.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
             self.next = last + 1;
             self.waiting_since = None;
         }

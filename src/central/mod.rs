@@ -83,9 +83,33 @@ pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), C
     });
     let prefix = config.topic_prefix.clone();
     let mut held = Vec::with_capacity(GROUP_MAX);
+    // Store open, receiver started: ready. The watchdog is fed only while
+    // this loop turns (it ticks every second when idle).
+    let beat = std::sync::Arc::new(crate::heartbeat::Heartbeat::new());
+    let notifier = crate::systemd::Notifier;
+    let watched = std::sync::Arc::clone(&beat);
+    tokio::spawn(crate::systemd::supervise(
+        notifier,
+        move |limit| crate::systemd::Health {
+            status: "receiving".into(),
+            stalled: (watched.age() > limit)
+                .then(|| {
+                    format!(
+                        "receiver loop: has not turned for {}s",
+                        watched.age().as_secs()
+                    )
+                })
+                .into_iter()
+                .collect(),
+        },
+        stop.clone(),
+    ));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
+        beat.beat();
         tokio::select! {
             _ = stop.cancelled() => break,
+            _ = tick.tick() => {}
             n = incoming.recv_many(&mut held, GROUP_MAX) => {
                 if n == 0 {
                     break;
@@ -102,6 +126,7 @@ pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), C
             }
         }
     }
+    notifier.stopping();
     let _ = client.disconnect().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), poller).await;
     tracing::info!("central: stopped");

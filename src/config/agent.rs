@@ -32,6 +32,9 @@ pub struct AgentConfig {
     /// The site planner (wave release, cutoff risk); absent = no planning.
     #[serde(default)]
     pub planning: Option<PlanningConfig>,
+    /// Prometheus endpoint; absent = off.
+    #[serde(default)]
+    pub metrics: Option<super::MetricsConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,6 +230,9 @@ impl AgentConfig {
         }
         if let Some(planning) = &self.planning {
             planning.validate(p);
+        }
+        if let Some(m) = &self.metrics {
+            m.validate(p);
         }
         if self.subscriptions.is_empty() && self.modbus.devices.is_empty() {
             p.push(

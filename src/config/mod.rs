@@ -4,6 +4,7 @@
 mod agent;
 mod broker;
 mod central;
+mod metrics;
 mod modbus;
 mod planning;
 mod problems;
@@ -11,6 +12,7 @@ mod problems;
 pub use agent::{AgentConfig, EventKind, FieldMapping, PayloadFormat, StoreConfig, Subscription};
 pub use broker::{BrokerConfig, TlsConfig, UplinkConfig};
 pub use central::CentralConfig;
+pub use metrics::MetricsConfig;
 pub use modbus::{
     DeviceConfig, DoorMap, ModbusConfig, Parity, SerialSettings, SignalSpec, Table, TransportKind,
 };
