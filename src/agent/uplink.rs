@@ -106,6 +106,8 @@ pub struct Uplink {
     waiting_since: Option<Instant>,
     connected: bool,
     alarmed: bool,
+    /// At the cap with nothing to sync or prune (alarmed once).
+    cap_too_small: bool,
     /// `ack_timeout_s`, doubled after each timeout without progress.
     ack_timeout: Duration,
     stats: Arc<UplinkStats>,
@@ -140,6 +142,7 @@ impl Uplink {
                 waiting_since: None,
                 connected: false,
                 alarmed: false,
+                cap_too_small: false,
                 ack_timeout: Duration::from_secs(config.ack_timeout_s),
                 stats: Arc::new(UplinkStats {
                     acked: AtomicI64::new(acked),
@@ -448,9 +451,20 @@ impl Uplink {
             // At the cap: synced events go now, whatever their retention.
             self.persist_acks(true)?;
             self.prune(i64::MAX)?;
+            self.outbox.truncate_wal()?;
             used = self.outbox.used_bytes()?;
         }
         let backlog = self.writer.last_seq.load(Ordering::SeqCst) - self.acked;
+        if used >= cap && backlog == 0 && !self.cap_too_small {
+            // Everything is synced and pruned yet the cap is reached: what is
+            // left is the dedupe memory and the latest door states.
+            tracing::error!(
+                used_mb = used / (1024 * 1024),
+                max_disk_mb = self.config.max_disk_mb,
+                "ALARM uplink: the log is at uplink.max_disk_mb with nothing left to sync or prune (dedupe keys and door states fill it); raise uplink.max_disk_mb or lower store.id_retention_h"
+            );
+        }
+        self.cap_too_small = used >= cap && backlog == 0;
         if used >= cap * 8 / 10 {
             if !self.alarmed {
                 tracing::error!(

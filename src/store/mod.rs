@@ -54,8 +54,12 @@ pub fn open_durable(path: &Path) -> Result<Connection, StoreError> {
             mode,
         });
     }
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-        .map_err(|e| StoreError::open(path, e))?;
+    // Without a size limit the WAL file keeps its high-water mark for good,
+    // which would count against uplink.max_disk_mb after the log is pruned.
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=4194304;",
+    )
+    .map_err(|e| StoreError::open(path, e))?;
     Ok(conn)
 }
 

@@ -109,6 +109,15 @@ impl Outbox {
         Ok(((pages - free).max(0) * size) as u64 + wal)
     }
 
+    /// Checkpoint the WAL into the database and truncate it, so its space
+    /// comes back at once; false when a reader kept it from completing.
+    pub fn truncate_wal(&self) -> Result<bool, StoreError> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        Ok(busy == 0)
+    }
+
     /// Store a plan unless one of the same or a newer version is held.
     /// Returns whether it became the current plan.
     pub fn store_plan(

@@ -134,6 +134,13 @@ impl Drop for Mosquitto {
     }
 }
 
+/// On a failed test, the end of a process's log says what it was doing.
+fn print_tail(who: &str, log: &str) {
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(40)..];
+    eprintln!("--- last lines of the {who} log ---\n{}", tail.join("\n"));
+}
+
 /// Poll `cond` until it holds, panicking with `what` after `timeout`.
 pub fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -371,6 +378,9 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            print_tail("agent", &self.log());
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -522,6 +532,9 @@ impl Central {
 
 impl Drop for Central {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            print_tail("central", &self.log());
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
