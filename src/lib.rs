@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod ingest;
 pub mod link;
+pub mod plan;
 pub mod sim;
 pub mod store;
 pub mod wire;

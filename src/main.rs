@@ -1,4 +1,4 @@
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -65,6 +65,11 @@ enum Command {
         #[command(subcommand)]
         command: Option<CentralCommand>,
     },
+    /// Run the site planner on a scenario and print its decisions and forecast as JSON.
+    Plan {
+        #[command(subcommand)]
+        what: PlanCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -81,6 +86,22 @@ enum CentralCommand {
         /// The plan, a JSON object.
         #[arg(long)]
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PlanCommand {
+    /// Wave release, cutoff risk and triage.
+    Waves {
+        /// A plan (JSON, as central sends it), or {"plan", "config", "events"}.
+        #[arg(long)]
+        input: PathBuf,
+        /// Run up to this time (RFC 3339 or ms); default: the last event.
+        #[arg(long)]
+        at: Option<String>,
+        /// Seconds between decision rounds, as the agent runs them.
+        #[arg(long, default_value_t = 60)]
+        round_s: u64,
     },
 }
 
@@ -195,6 +216,12 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             inspect::write_events(&reader, since, limit, format, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plan {
+            what: PlanCommand::Waves { input, at, round_s },
+        } => {
+            plan_waves(&input, at.as_deref(), round_s)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -204,6 +231,33 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+fn plan_waves(input: &std::path::Path, at: Option<&str>, round_s: u64) -> anyhow::Result<()> {
+    use dockside::domain::time::parse_rfc3339;
+    use dockside::plan::scenario::Scenario;
+
+    let text = std::fs::read_to_string(input)
+        .with_context(|| format!("cannot read {}", input.display()))?;
+    let scenario = Scenario::from_json(&text)
+        .with_context(|| format!("{} is not a plan or scenario", input.display()))?;
+    let end = match at {
+        None => scenario.default_end(),
+        Some(t) => t
+            .parse::<i64>()
+            .ok()
+            .or_else(|| parse_rfc3339(t))
+            .with_context(|| {
+                format!("--at {t}: give an RFC 3339 time (2026-11-25T10:00:00Z) or ms")
+            })?,
+    };
+    let outcome = scenario
+        .run(end, round_s.max(1) as i64 * 1000)
+        .with_context(|| format!("{}: the plan is not usable", input.display()))?;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &outcome)?;
+    writeln!(out)?;
+    Ok(())
 }
 
 fn init_logging() {

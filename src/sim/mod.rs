@@ -1,3 +1,5 @@
-//! Simulated site equipment for tests, benchmarks and demos.
+//! Simulators for tests, benchmarks and demos: site equipment, and generated
+//! DC days played in simulated time.
 
+pub mod day;
 pub mod door_plc;
