@@ -1,6 +1,7 @@
 //! The central allocator (`dockside central`): receives every site's events,
 //! stores them once, acknowledges after its own commit, and pushes plans.
 
+pub mod allocate;
 pub mod store;
 
 use std::time::Duration;
