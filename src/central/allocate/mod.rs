@@ -149,6 +149,10 @@ impl Allocator {
             .collect()
     }
 
+    pub fn has_dirty_sites(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
     /// Orders whose state changed since the last call.
     pub fn take_changed_orders(&mut self) -> Vec<String> {
         std::mem::take(&mut self.changed).into_iter().collect()
