@@ -34,6 +34,8 @@ pub enum LinkError {
     },
     #[error("TLS setup failed: {0}\n    fix: check that the client certificate and key belong together and the CA file is the broker's CA")]
     Tls(#[from] rustls::Error),
+    #[error(transparent)]
+    Credential(#[from] crate::systemd::CredentialError),
 }
 
 /// Client options for `broker` under `client_id`: persistent session,
@@ -50,9 +52,9 @@ pub fn mqtt_options(
         .set_keep_alive(Duration::from_secs(broker.keep_alive_s))
         .set_max_packet_size(max_incoming_packet, 16 * 1024 * 1024);
     if let Some(user) = &broker.username {
-        let password = match &broker.password_file {
+        let password = match secret_path(&broker.password_file, &broker.password_credential)? {
             Some(path) => {
-                let text = read_secret("password file", path)?;
+                let text = read_secret("password file", &path)?;
                 String::from_utf8_lossy(&text)
                     .trim_end_matches(['\r', '\n'])
                     .to_owned()
@@ -96,7 +98,8 @@ fn client_tls(tls: &TlsConfig) -> Result<rustls::ClientConfig, LinkError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots);
-    Ok(match (&tls.cert_file, &tls.key_file) {
+    let key_path = secret_path(&tls.key_file, &tls.key_credential)?;
+    Ok(match (&tls.cert_file, &key_path) {
         (Some(cert_path), Some(key_path)) => {
             let pem = read("client certificate", cert_path)?;
             let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
@@ -121,6 +124,18 @@ fn client_tls(tls: &TlsConfig) -> Result<rustls::ClientConfig, LinkError> {
             builder.with_client_auth_cert(certs, key)?
         }
         _ => builder.with_no_client_auth(),
+    })
+}
+
+/// Where a secret is: its own file, or a systemd credential (`LoadCredential=`).
+fn secret_path(
+    file: &Option<PathBuf>,
+    credential: &Option<String>,
+) -> Result<Option<PathBuf>, LinkError> {
+    Ok(match (file, credential) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(name)) => Some(crate::systemd::credential_path(name)?),
+        (None, None) => None,
     })
 }
 

@@ -120,14 +120,24 @@ enum PlanCommand {
     /// Wave release, cutoff risk and triage.
     Waves {
         /// A plan (JSON, as central sends it), or {"plan", "config", "events"}.
-        #[arg(long)]
-        input: PathBuf,
+        #[arg(long, required_unless_present = "replay", conflicts_with = "replay")]
+        input: Option<PathBuf>,
         /// Run up to this time (RFC 3339 or ms); default: the last event.
         #[arg(long)]
         at: Option<String>,
         /// Seconds between decision rounds, as the agent runs them.
         #[arg(long, default_value_t = 60)]
         round_s: u64,
+        /// Re-run the planner over a site's log (its dockside.db) and compare
+        /// with the decisions it holds.
+        #[arg(long)]
+        replay: Option<PathBuf>,
+        /// With --replay: the agent config whose [planning] to use (else defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// With --replay: start here (RFC 3339 or ms) instead of where the agent would.
+        #[arg(long)]
+        since: Option<String>,
     },
 }
 
@@ -151,8 +161,24 @@ fn main() -> ExitCode {
                 }
             }
             eprintln!("error: {text}");
-            ExitCode::FAILURE
+            failure_code(&e)
         }
+    }
+}
+
+/// sysexits' EX_CONFIG for a mistake in the config or its secrets: the units
+/// say `RestartPreventExitStatus=78`, so systemd does not restart into the
+/// same mistake every few seconds. Anything else is 1 and restarted.
+fn failure_code(e: &anyhow::Error) -> ExitCode {
+    let config = e.chain().any(|c| {
+        c.is::<dockside::config::ConfigError>()
+            || c.is::<dockside::link::LinkError>()
+            || c.is::<dockside::systemd::CredentialError>()
+    });
+    if config {
+        ExitCode::from(78)
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -323,11 +349,38 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan {
-            what: PlanCommand::Waves { input, at, round_s },
-        } => {
-            plan_waves(&input, at.as_deref(), round_s)?;
-            Ok(ExitCode::SUCCESS)
-        }
+            what:
+                PlanCommand::Waves {
+                    input,
+                    at,
+                    round_s,
+                    replay,
+                    config,
+                    since,
+                },
+        } => match (input, replay) {
+            (Some(input), _) => {
+                plan_waves(&input, at.as_deref(), round_s)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            (None, Some(db)) => {
+                let planning = match config {
+                    Some(path) => AgentConfig::load(&path)?
+                        .planning
+                        .with_context(|| format!("{} has no [planning] section", path.display()))?,
+                    None => toml::from_str("").expect("every planning key has a default"),
+                };
+                let since = since.as_deref().map(parse_time).transpose()?;
+                let report = agent::planning::replay(LogReader::open(&db)?, &planning, since)?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(if report.identical {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
+            }
+            (None, None) => unreachable!("clap requires --input or --replay"),
+        },
     }
 }
 
@@ -339,8 +392,15 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// RFC 3339 or integer ms.
+fn parse_time(t: &str) -> anyhow::Result<i64> {
+    t.parse::<i64>()
+        .ok()
+        .or_else(|| dockside::domain::time::parse_rfc3339(t))
+        .with_context(|| format!("{t}: give an RFC 3339 time (2026-11-25T10:00:00Z) or ms"))
+}
+
 fn plan_waves(input: &std::path::Path, at: Option<&str>, round_s: u64) -> anyhow::Result<()> {
-    use dockside::domain::time::parse_rfc3339;
     use dockside::plan::scenario::Scenario;
 
     let text = std::fs::read_to_string(input)
@@ -349,13 +409,7 @@ fn plan_waves(input: &std::path::Path, at: Option<&str>, round_s: u64) -> anyhow
         .with_context(|| format!("{} is not a plan or scenario", input.display()))?;
     let end = match at {
         None => scenario.default_end(),
-        Some(t) => t
-            .parse::<i64>()
-            .ok()
-            .or_else(|| parse_rfc3339(t))
-            .with_context(|| {
-                format!("--at {t}: give an RFC 3339 time (2026-11-25T10:00:00Z) or ms")
-            })?,
+        Some(t) => parse_time(t).context("--at")?,
     };
     let outcome = scenario
         .run(end, round_s.max(1) as i64 * 1000)

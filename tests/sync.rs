@@ -290,3 +290,55 @@ fn plans_are_stored_applied_only_when_newer_and_survive_restarts() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("plan file"));
 }
+
+#[test]
+fn the_disk_cap_raises_an_alarm_holds_intake_and_loses_nothing() {
+    let site_broker = Mosquitto::start();
+    let mut central_broker = Mosquitto::start();
+    let mut central = Central::new(central_broker.port, "");
+    central.start();
+    central.wait_subscribed(1);
+    central_broker.stop();
+    let mut agent = Agent::with_extra(
+        site_broker.port,
+        &uplink_section(central_broker.port, "")
+            .replace("[uplink]\n", "[uplink]\nmax_disk_mb = 16\n"),
+    );
+    agent.start();
+    agent.wait_subscribed(1);
+    // More than 16 MB of log while central is unreachable.
+    let n = 90_000;
+    let publisher = publish(site_broker.port, mixed_messages(n, "cap"), None);
+    wait_for(Duration::from_secs(120), "the cap alarm", || {
+        agent
+            .log()
+            .contains("ALARM uplink: the log is at uplink.max_disk_mb")
+    });
+    assert!(agent.log().contains("above 80% of uplink.max_disk_mb"));
+    let held = agent.summary().expect("summary").events;
+    assert!(
+        (held as usize) < n,
+        "intake holds at the cap ({held} of {n} stored)"
+    );
+    // Central comes back: the backlog drains, synced events are pruned early,
+    // intake resumes, and every message arrives once.
+    central_broker.restart();
+    publisher.join().expect("publisher");
+    wait_for(
+        Duration::from_secs(240),
+        "central to hold every event",
+        || central.last_seq(SITE) >= n as i64,
+    );
+    let epoch = agent.summary().expect("summary").epoch;
+    let remote = central.events(SITE, &epoch);
+    assert_eq!(remote.len(), n);
+    assert!(remote
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.seq == i as i64 + 1));
+    let mut ids: Vec<_> = remote.iter().filter_map(|e| e.source_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "each message once");
+    assert!(agent.log().contains("intake resumes"));
+}

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::domain::time::format_rfc3339;
-use crate::domain::{EventBody, StoredEvent};
+use crate::domain::{Decision, EventBody, StoredEvent};
 use crate::store::{LogReader, StoreError, Summary};
 
 /// Human-readable status.
@@ -125,6 +125,47 @@ fn render_doors(s: &Summary, out: &mut String) {
     }
 }
 
+/// A planner decision in a few words, for people.
+pub fn render_decision(d: &Decision) -> String {
+    let mins = |ms: i64| format!("{:+.0} min", ms as f64 / 60_000.0);
+    match d {
+        Decision::WaveRelease {
+            wave,
+            lines,
+            reason,
+            slack_ms,
+            ..
+        } => format!(
+            "release wave {wave} ({lines} lines, slack {}; {reason:?})",
+            mins(*slack_ms)
+        ),
+        Decision::DepartureAtRisk {
+            departure,
+            status,
+            probability,
+            slack_ms,
+            ..
+        } => format!(
+            "departure {departure} risk {status:?}: p(miss) {probability:.2}, slack {}",
+            mins(*slack_ms)
+        ),
+        Decision::OrderDeferralProposed {
+            order,
+            from_departure,
+            to_departure,
+            ..
+        } => format!("defer order {order}: {from_departure} -> {to_departure}"),
+        Decision::DepartureRetimed {
+            departure,
+            retimed_to,
+            ..
+        } => format!(
+            "departure {departure} retimed to {}",
+            format_rfc3339(*retimed_to)
+        ),
+    }
+}
+
 /// One event as a line of text for people.
 pub fn render_event_line(e: &StoredEvent) -> String {
     let detail = match &e.body {
@@ -189,11 +230,7 @@ pub fn render_event_line(e: &StoredEvent) -> String {
                 .unwrap_or_default()
         ),
         EventBody::InventoryDelta { sku, qty, .. } => format!("{sku} {qty:+}"),
-        EventBody::Decision { decision } => format!(
-            "{} {}",
-            decision.kind(),
-            serde_json::to_string(decision).expect("decisions always serialize")
-        ),
+        EventBody::Decision(d) => render_decision(d),
     };
     format!(
         "{:>8} {} {:<14} {}  [{}]",

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::UplinkConfig;
 use crate::domain::time::now_ms;
 use crate::domain::StoredEvent;
+use crate::heartbeat::Heartbeat;
 use crate::link::{self, LinkError};
 use crate::store::{Outbox, StoreError, StoredPlan, WriterStats};
 use crate::wire::{self, Batch, Message};
@@ -30,7 +31,12 @@ pub enum UplinkError {
 }
 
 /// How often the uplink prunes and reports status.
+/// Consecutive ack timeouts double the wait up to this.
+const MAX_ACK_TIMEOUT: Duration = Duration::from_secs(300);
 const PERSIST_ACKS: Duration = Duration::from_millis(200);
+/// The disk cap is checked this often: intake may overshoot it by what
+/// arrives in this time.
+const DISK_CHECK: Duration = Duration::from_secs(1);
 const HOUSEKEEPING: Duration = Duration::from_secs(10);
 const PRUNE_CHUNK: usize = 10_000;
 
@@ -61,6 +67,18 @@ enum LinkEvent {
     Incoming(Publish),
 }
 
+/// What the health check and the metrics read of the uplink.
+#[derive(Debug, Default)]
+pub struct UplinkStats {
+    /// Beaten on every turn of the loop (its tick is at most
+    /// `batch_max_age_ms` apart): an old beat means the loop is stuck.
+    pub beat: Heartbeat,
+    pub connected: AtomicBool,
+    /// Everything up to here is durably at central.
+    pub acked: AtomicI64,
+    pub batches_sent: AtomicU64,
+}
+
 /// A batch sent and not yet acknowledged by central.
 struct InFlight {
     last: i64,
@@ -88,6 +106,9 @@ pub struct Uplink {
     waiting_since: Option<Instant>,
     connected: bool,
     alarmed: bool,
+    /// `ack_timeout_s`, doubled after each timeout without progress.
+    ack_timeout: Duration,
+    stats: Arc<UplinkStats>,
 }
 
 impl Uplink {
@@ -119,9 +140,18 @@ impl Uplink {
                 waiting_since: None,
                 connected: false,
                 alarmed: false,
+                ack_timeout: Duration::from_secs(config.ack_timeout_s),
+                stats: Arc::new(UplinkStats {
+                    acked: AtomicI64::new(acked),
+                    ..UplinkStats::default()
+                }),
             },
             plan_rx,
         ))
+    }
+
+    pub fn stats(&self) -> Arc<UplinkStats> {
+        Arc::clone(&self.stats)
     }
 
     /// Run until `stop`; then say offline and disconnect. Unacked events stay
@@ -150,8 +180,13 @@ impl Uplink {
             tokio::time::interval(Duration::from_millis(self.config.batch_max_age_ms.max(5)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+        let mut disk_check = tokio::time::interval(DISK_CHECK);
         let writer = Arc::clone(&self.writer);
+        let stats = Arc::clone(&self.stats);
         loop {
+            stats.beat.beat();
+            stats.connected.store(self.connected, Ordering::Relaxed);
+            stats.acked.store(self.acked, Ordering::Relaxed);
             tokio::select! {
                 _ = stop.cancelled() => break,
                 event = events.recv() => match event {
@@ -172,6 +207,7 @@ impl Uplink {
                     self.send_ready(&client).await?;
                 }
                 _ = housekeeping.tick() => self.housekeeping(&client).await?,
+                _ = disk_check.tick() => tokio::task::block_in_place(|| self.check_disk())?,
             }
         }
         self.persist_acks(true)?;
@@ -279,6 +315,7 @@ impl Uplink {
         if upto <= self.acked {
             return Ok(());
         }
+        self.ack_timeout = Duration::from_secs(self.config.ack_timeout_s);
         self.acked = upto;
         while self.in_flight.front().is_some_and(|b| b.last <= upto) {
             self.in_flight.pop_front();
@@ -311,12 +348,15 @@ impl Uplink {
             return Ok(());
         }
         if let Some(oldest) = self.in_flight.front() {
-            if oldest.sent_at.elapsed() >= Duration::from_secs(self.config.ack_timeout_s) {
+            if oldest.sent_at.elapsed() >= self.ack_timeout {
                 tracing::warn!(
-                    timeout_s = self.config.ack_timeout_s,
+                    timeout_s = self.ack_timeout.as_secs(),
                     "uplink: no ack from central in time"
                 );
                 self.rewind("ack timeout");
+                // Central may be down behind a live broker: do not pile up
+                // copies in its queue; wait longer each time until it answers.
+                self.ack_timeout = (self.ack_timeout * 2).min(MAX_ACK_TIMEOUT);
             }
         }
         let max_age = Duration::from_millis(self.config.batch_max_age_ms);
@@ -361,6 +401,7 @@ impl Uplink {
                 last,
                 sent_at: Instant::now(),
             });
+            self.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
             self.next = last + 1;
             self.waiting_since = None;
         }
@@ -395,12 +436,18 @@ impl Uplink {
         }
         self.persist_acks(true)?;
         let retention_ms = self.config.retention_h as i64 * 3_600_000;
-        tokio::task::block_in_place(|| self.prune(now_ms() - retention_ms))?;
+        tokio::task::block_in_place(|| self.prune(now_ms() - retention_ms))
+    }
+
+    /// Compare the log's size with `max_disk_mb`: alarm at 80 %, and at the
+    /// cap prune synced events early, else hold intake.
+    fn check_disk(&mut self) -> Result<(), UplinkError> {
         let cap = self.config.max_disk_mb * 1024 * 1024;
         let mut used = self.outbox.used_bytes()?;
         if used >= cap {
             // At the cap: synced events go now, whatever their retention.
-            tokio::task::block_in_place(|| self.prune(i64::MAX))?;
+            self.persist_acks(true)?;
+            self.prune(i64::MAX)?;
             used = self.outbox.used_bytes()?;
         }
         let backlog = self.writer.last_seq.load(Ordering::SeqCst) - self.acked;

@@ -123,6 +123,27 @@ pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), C
             }
         }
     });
+    // Store open, receiver started: ready. The watchdog is fed only while
+    // this loop turns (it ticks every second when idle).
+    let beat = std::sync::Arc::new(crate::heartbeat::Heartbeat::new());
+    let notifier = crate::systemd::Notifier;
+    let watched = std::sync::Arc::clone(&beat);
+    tokio::spawn(crate::systemd::supervise(
+        notifier,
+        move |limit| crate::systemd::Health {
+            status: "receiving".into(),
+            stalled: (watched.age() > limit)
+                .then(|| {
+                    format!(
+                        "receiver loop: has not turned for {}s",
+                        watched.age().as_secs()
+                    )
+                })
+                .into_iter()
+                .collect(),
+        },
+        stop.clone(),
+    ));
     let coalesce = Duration::from_millis(config.allocation.push_coalesce_ms);
     let mut push_at: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval(TICK);
@@ -130,6 +151,7 @@ pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), C
     let mut held: Vec<Incoming> = Vec::with_capacity(GROUP_MAX);
     let mut messages: Vec<Publish> = Vec::with_capacity(GROUP_MAX);
     loop {
+        beat.beat();
         let push_due = async {
             match push_at {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -182,6 +204,7 @@ pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), C
             push_at = Some(tokio::time::Instant::now() + coalesce);
         }
     }
+    notifier.stopping();
     let _ = client.disconnect().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), poller).await;
     tracing::info!("central: stopped");

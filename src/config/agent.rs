@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::broker::{BrokerConfig, UplinkConfig};
 use super::modbus::ModbusConfig;
+use super::planning::PlanningConfig;
 use super::problems::{parse_toml, read, ConfigError, Problems};
 use crate::domain::ScanAction;
 
@@ -28,6 +29,12 @@ pub struct AgentConfig {
     /// Dock-door controllers read over Modbus.
     #[serde(default)]
     pub modbus: ModbusConfig,
+    /// The site planner (wave release, cutoff risk); absent = no planning.
+    #[serde(default)]
+    pub planning: Option<PlanningConfig>,
+    /// Prometheus endpoint; absent = off.
+    #[serde(default)]
+    pub metrics: Option<super::MetricsConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -237,6 +244,12 @@ impl AgentConfig {
         self.site_broker.validate("site_broker", p);
         if let Some(u) = &self.uplink {
             u.validate(p);
+        }
+        if let Some(planning) = &self.planning {
+            planning.validate(p);
+        }
+        if let Some(m) = &self.metrics {
+            m.validate(p);
         }
         if self.subscriptions.is_empty() && self.modbus.devices.is_empty() {
             p.push(

@@ -20,6 +20,10 @@ pub struct BrokerConfig {
     /// File holding the password (not readable by others); never the password itself.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// Or: the name of a systemd credential holding the password
+    /// (`LoadCredential=NAME:/path` in the unit).
+    #[serde(default)]
+    pub password_credential: Option<String>,
     #[serde(default = "default_keep_alive")]
     pub keep_alive_s: u64,
     #[serde(default = "default_reconnect_min")]
@@ -41,6 +45,9 @@ pub struct TlsConfig {
     /// PEM private key of `cert_file` (not readable by others).
     #[serde(default)]
     pub key_file: Option<PathBuf>,
+    /// Or: the name of a systemd credential holding that key.
+    #[serde(default)]
+    pub key_credential: Option<String>,
 }
 
 fn default_mqtt_port() -> u16 {
@@ -86,6 +93,25 @@ impl BrokerConfig {
                 "add `username`, or remove `password_file`",
             );
         }
+        if self.password_credential.is_some() && self.username.is_none() {
+            p.push(
+                format!("{at}.password_credential"),
+                "is set without a username",
+                "add `username`, or remove `password_credential`",
+            );
+        }
+        if self.password_file.is_some() && self.password_credential.is_some() {
+            p.push(
+                format!("{at}.password_credential"),
+                "is set together with password_file",
+                "keep one: password_file, or password_credential with LoadCredential= in the unit",
+            );
+        }
+        check_credential_name(
+            &format!("{at}.password_credential"),
+            &self.password_credential,
+            p,
+        );
         if self.keep_alive_s < 5 || self.keep_alive_s > 3600 {
             p.push(
                 format!("{at}.keep_alive_s"),
@@ -101,13 +127,22 @@ impl BrokerConfig {
             );
         }
         if let Some(tls) = &self.tls {
-            if tls.cert_file.is_some() != tls.key_file.is_some() {
+            let has_key = tls.key_file.is_some() || tls.key_credential.is_some();
+            if tls.cert_file.is_some() != has_key {
                 p.push(
                     format!("{at}.tls"),
-                    "cert_file and key_file go together",
+                    "cert_file and key_file (or key_credential) go together",
                     "set both (mutual TLS) or neither",
                 );
             }
+            if tls.key_file.is_some() && tls.key_credential.is_some() {
+                p.push(
+                    format!("{at}.tls.key_credential"),
+                    "is set together with key_file",
+                    "keep one: key_file, or key_credential with LoadCredential= in the unit",
+                );
+            }
+            check_credential_name(&format!("{at}.tls.key_credential"), &tls.key_credential, p);
         }
     }
 }
@@ -212,6 +247,19 @@ impl UplinkConfig {
     }
 }
 
+/// A systemd credential name: a plain file name.
+fn check_credential_name(key: &str, name: &Option<String>, p: &mut Problems) {
+    if let Some(name) = name {
+        if !crate::systemd::valid_credential_name(name) {
+            p.push(
+                key,
+                format!("`{name}` is not a credential name"),
+                "use a plain name without `/`, the one given to LoadCredential=, e.g. \"site-broker.password\"",
+            );
+        }
+    }
+}
+
 /// A topic prefix: plain levels, no wildcards.
 pub(crate) fn check_prefix(key: &str, prefix: &str, p: &mut Problems) {
     if prefix.is_empty()
@@ -224,5 +272,73 @@ pub(crate) fn check_prefix(key: &str, prefix: &str, p: &mut Problems) {
             format!("`{prefix}` is not a usable topic prefix"),
             "use plain levels without wildcards or leading/trailing `/`, e.g. \"dockside\"",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{AgentConfig, ConfigError};
+
+    const BASE: &str = r#"
+site = "dc-1"
+data_dir = "/tmp/d"
+[site_broker]
+host = "localhost"
+username = "dockside"
+[[subscriptions]]
+topic = "scanners/+/scan"
+format = "text"
+kind = "scan"
+action = "pick"
+"#;
+
+    fn problems(text: &str) -> Vec<String> {
+        match AgentConfig::parse(text, Path::new("t.toml")) {
+            Ok(_) => vec![],
+            Err(ConfigError::Invalid { problems, .. }) => {
+                problems.iter().map(|p| p.to_string()).collect()
+            }
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
+    #[test]
+    fn a_password_in_the_config_is_refused_with_where_it_belongs() {
+        let p = problems(&BASE.replace(
+            "username = \"dockside\"",
+            "username = \"dockside\"\npassword = \"hunter2\"",
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("site_broker.password`: unknown key"), "{p:?}");
+        assert!(p[0].contains("password_credential"), "{p:?}");
+    }
+
+    #[test]
+    fn a_secret_comes_from_a_file_or_a_credential_not_both() {
+        let with = |extra: &str| {
+            problems(&BASE.replace(
+                "username = \"dockside\"",
+                &format!("username = \"dockside\"\n{extra}"),
+            ))
+        };
+        assert!(with("password_credential = \"site-broker\"").is_empty());
+        let both =
+            with("password_credential = \"site-broker\"\npassword_file = \"/etc/dockside/pw\"");
+        assert!(
+            both.iter()
+                .any(|s| s.contains("together with password_file")),
+            "{both:?}"
+        );
+        let bad = with("password_credential = \"../etc/shadow\"");
+        assert!(
+            bad.iter().any(|s| s.contains("not a credential name")),
+            "{bad:?}"
+        );
+        let tls = with("[site_broker.tls]\nca_file = \"/ca.pem\"\ncert_file = \"/c.pem\"\nkey_credential = \"site-key\"");
+        assert!(tls.is_empty(), "{tls:?}");
+        let half = with("[site_broker.tls]\nca_file = \"/ca.pem\"\ncert_file = \"/c.pem\"");
+        assert!(half.iter().any(|s| s.contains("go together")), "{half:?}");
     }
 }

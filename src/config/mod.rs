@@ -4,7 +4,9 @@
 mod agent;
 mod broker;
 mod central;
+mod metrics;
 mod modbus;
+mod planning;
 mod problems;
 
 pub use agent::{AgentConfig, EventKind, FieldMapping, PayloadFormat, StoreConfig, Subscription};
@@ -13,7 +15,9 @@ pub use central::{
     parse_time_of_day, AllocationConfig, CarrierService, CentralConfig, SiteConfig, TenantRule,
     WEEKDAYS,
 };
+pub use metrics::MetricsConfig;
 pub use modbus::{
     DeviceConfig, DoorMap, ModbusConfig, Parity, SerialSettings, SignalSpec, Table, TransportKind,
 };
+pub use planning::PlanningConfig;
 pub use problems::{ConfigError, Problem};

@@ -127,11 +127,14 @@ pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
         unknown.push(indexed_key(&p.to_string()))
     });
     for key in unknown {
-        problems.push(
-            key,
-            "unknown key",
-            format!("remove it, or check its spelling against {example}"),
-        );
+        // A secret typed into the config would be readable by anyone who can
+        // read the config: say where it belongs instead.
+        let fix = if key.ends_with(".password") || key.ends_with(".key") {
+            "never put a secret in the config: put it in a file only dockside can read (password_file / key_file, chmod 600) or pass it as a systemd credential (password_credential / key_credential with LoadCredential=)".to_owned()
+        } else {
+            format!("remove it, or check its spelling against {example}")
+        };
+        problems.push(key, "unknown key", fix);
     }
     match parsed {
         Ok(config) => {

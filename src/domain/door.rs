@@ -49,6 +49,14 @@ pub enum DoorState {
 }
 
 impl DoorState {
+    pub const ALL: [DoorState; 5] = [
+        DoorState::Free,
+        DoorState::VehicleDocked,
+        DoorState::Loading,
+        DoorState::Fault,
+        DoorState::OutOfService,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DoorState::Free => "free",

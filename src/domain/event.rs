@@ -128,11 +128,10 @@ pub enum EventBody {
         qty: i64,
         at: Millis,
     },
-    /// A decision of the site's planner (release, risk, deferral, retiming),
-    /// logged like any event so central sees it.
-    Decision {
-        decision: Decision,
-    },
+    /// A decision of the site planner, logged like any event. It carries
+    /// its own `kind` tag (`wave_release`, `departure_at_risk`, ...).
+    #[serde(untagged)]
+    Decision(Decision),
 }
 
 impl EventBody {
@@ -148,7 +147,7 @@ impl EventBody {
             EventBody::DeviceOffline { .. } => "device_offline",
             EventBody::InventorySnapshot { .. } => "inventory_snapshot",
             EventBody::InventoryDelta { .. } => "inventory_delta",
-            EventBody::Decision { .. } => "decision",
+            EventBody::Decision(d) => d.kind(),
         }
     }
 
@@ -164,7 +163,7 @@ impl EventBody {
             | EventBody::DeviceOffline { at, .. }
             | EventBody::InventorySnapshot { at, .. }
             | EventBody::InventoryDelta { at, .. } => *at,
-            EventBody::Decision { decision } => decision.at(),
+            EventBody::Decision(d) => d.at(),
         }
     }
 }
@@ -250,7 +249,7 @@ mod tests {
     }
 
     #[test]
-    fn inventory_and_decision_events_are_tagged_by_kind() {
+    fn inventory_events_are_tagged_by_kind_and_decisions_by_theirs() {
         let snap = EventBody::InventorySnapshot {
             sku: "SKU-1".into(),
             qty: 40,
@@ -263,27 +262,53 @@ mod tests {
             r#"{"kind":"inventory_snapshot","sku":"SKU-1","qty":40,"zone":"ambient","at":5}"#
         );
         assert_eq!(snap.kind(), "inventory_snapshot");
-        let risk = EventBody::Decision {
-            decision: Decision::DepartureAtRisk {
-                departure: "D1".into(),
-                status: crate::domain::decision::RiskStatus::Raised,
-                probability: 0.8,
-                slack_ms: -60_000,
-                predicted_ready: 10,
-                cutoff: 9,
-                reason: crate::domain::decision::RiskReason::Loading { lines: 3 },
-                at: 8,
-                inputs: crate::domain::decision::DecisionInputs {
-                    plan_version: 2,
-                    rates: vec![],
-                },
+        let risk = EventBody::Decision(Decision::DepartureAtRisk {
+            departure: "D1".into(),
+            status: crate::domain::decision::RiskStatus::Raised,
+            probability: 0.8,
+            slack_ms: -60_000,
+            predicted_ready: 10,
+            cutoff: 9,
+            reason: crate::domain::decision::RiskReason::Loading { lines: 3 },
+            at: 8,
+            inputs: crate::domain::decision::DecisionInputs {
+                plan_version: 2,
+                rates: vec![],
             },
-        };
+        });
         let value = serde_json::to_value(&risk).expect("serializes");
-        assert_eq!(value["kind"], "decision");
-        assert_eq!(value["decision"]["kind"], "departure_at_risk");
+        assert_eq!(value["kind"], "departure_at_risk");
         assert_eq!(risk.at(), 8);
         let back: EventBody = serde_json::from_value(value).expect("parses");
         assert_eq!(back, risk);
+    }
+
+    #[test]
+    fn decisions_are_events_with_their_own_kind() {
+        let body = EventBody::Decision(Decision::DepartureRetimed {
+            departure: "DEP-1".into(),
+            scheduled_at: 1000,
+            retimed_to: 2000,
+            cutoff: 3000,
+            predicted_ready: 1500,
+            at: 900,
+            inputs: crate::domain::decision::DecisionInputs {
+                plan_version: 4,
+                rates: vec![],
+            },
+        });
+        assert_eq!(body.kind(), "departure_retimed");
+        assert_eq!(body.at(), 900);
+        let json = serde_json::to_string(&body).expect("serializes");
+        assert!(
+            json.starts_with(r#"{"kind":"departure_retimed","departure":"DEP-1""#),
+            "{json}"
+        );
+        let back: EventBody = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, body);
+        // A tagged kind still parses as itself, not as a decision.
+        let wave: EventBody =
+            serde_json::from_str(r#"{"kind":"wave_released","wave":"W1","at":5}"#).expect("parses");
+        assert_eq!(wave.kind(), "wave_released");
     }
 }

@@ -349,7 +349,7 @@ fn decode_json(sub: &Subscription, text: &str, received_at: Millis) -> Result<De
         EventKind::Decision => {
             let decision = serde_json::from_value(root.clone())
                 .map_err(|e| Rejected::NotADecision(e.to_string()))?;
-            EventBody::Decision { decision }
+            EventBody::Decision(decision)
         }
     };
     Ok(Decoded { body, source_id })
@@ -361,7 +361,7 @@ fn decode_decision(root: Value) -> Result<Decoded, Rejected> {
     let decision =
         serde_json::from_value(root).map_err(|e| Rejected::NotADecision(e.to_string()))?;
     Ok(Decoded {
-        body: EventBody::Decision { decision },
+        body: EventBody::Decision(decision),
         source_id: None,
     })
 }
@@ -578,7 +578,7 @@ mod tests {
         };
         let payload = br#"{"kind":"departure_at_risk","departure":"D1","status":"raised","probability":0.9,"slack_ms":-600000,"predicted_ready":20,"cutoff":10,"reason":{"cause":"loading","lines":4},"at":5,"inputs":{"plan_version":3,"rates":[]}}"#;
         let d = decode(&sub, "t", payload, 0, 4096).expect("decodes");
-        assert_eq!(d.body.kind(), "decision");
+        assert_eq!(d.body.kind(), "departure_at_risk");
         assert_eq!(d.body.at(), 5);
         let err = decode(&sub, "t", br#"{"kind":"lunch"}"#, 0, 4096).expect_err("not a decision");
         assert!(err.to_string().contains("not a planner decision"), "{err}");

@@ -1,8 +1,9 @@
 //! The site broker subscriber: persistent session, manual acks, and a PUBACK
 //! only after the writer has committed what the message became.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rumqttc::{
     AsyncClient, ConnectReturnCode, Event, MqttOptions, Outgoing, Packet, Publish, QoS,
@@ -15,6 +16,7 @@ use super::decode::{decode, Rejected};
 use super::topic;
 use crate::config::{AgentConfig, Subscription};
 use crate::domain::time::now_ms;
+use crate::heartbeat::Heartbeat;
 use crate::link;
 use crate::store::{content_hash, Identity, Outcome, Record};
 
@@ -38,11 +40,27 @@ pub enum IngestError {
 /// message is dead-lettered; this only bounds memory for absurd packets.
 const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024 + 64 * 1024;
 
+/// What the health check and the metrics read of the subscriber.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    /// Beats while the loop turns (at least once a keep-alive when idle),
+    /// while it backs off, and while it waits on the writer (the writer has
+    /// its own check): a beat older than that means the loop is stuck.
+    pub beat: Heartbeat,
+    /// Messages taken from the broker.
+    pub received: AtomicU64,
+    pub connected: AtomicBool,
+}
+
+/// How often the loop beats when nothing else happens.
+const BEAT_EVERY: Duration = Duration::from_secs(1);
+
 pub struct SiteSubscriber {
     options: MqttOptions,
     subscriptions: Vec<Subscription>,
     max_payload: usize,
     backoff: Backoff,
+    stats: Arc<IngestStats>,
 }
 
 impl SiteSubscriber {
@@ -57,7 +75,12 @@ impl SiteSubscriber {
             subscriptions: config.subscriptions.clone(),
             max_payload: config.store.max_payload_bytes,
             backoff: link::backoff(&config.site_broker),
+            stats: Arc::default(),
         })
+    }
+
+    pub fn stats(&self) -> Arc<IngestStats> {
+        Arc::clone(&self.stats)
     }
 
     /// Run until `stop` is cancelled; then stop taking messages, wait until
@@ -75,7 +98,13 @@ impl SiteSubscriber {
         let mut records = Some(records);
         let mut first_connack = true;
         let mut acks_flushed = false;
+        let stats = Arc::clone(&self.stats);
+        let mut beat = tokio::time::interval(BEAT_EVERY);
+        // No beat branch beside `eventloop.poll()`: cancelling a poll midway
+        // (during a connect or a write) is not safe. A connected loop turns at
+        // least every keep-alive (PINGREQ), so the health check allows that.
         loop {
+            stats.beat.beat();
             tokio::select! {
                 biased;
                 _ = stop.cancelled(), if records.is_some() => {
@@ -95,6 +124,7 @@ impl SiteSubscriber {
                             continue;
                         }
                         self.backoff.reset();
+                        stats.connected.store(true, Ordering::Relaxed);
                         tracing::info!(session_present = ack.session_present, "site broker: connected");
                         if !ack.session_present || first_connack {
                             self.subscribe(&client);
@@ -103,8 +133,9 @@ impl SiteSubscriber {
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let Some(tx) = &records else { continue }; // unacked: redelivered later
+                        stats.received.fetch_add(1, Ordering::Relaxed);
                         let record = to_record(&self.subscriptions, &p, self.max_payload, generation.load(Ordering::SeqCst));
-                        if tx.send_async(record).await.is_err() {
+                        if send_beating(tx, record, &stats.beat).await.is_err() {
                             tracing::error!("site broker: the writer has stopped; stopping intake");
                             records = None;
                         }
@@ -123,14 +154,20 @@ impl SiteSubscriber {
                     Ok(_) => {}
                     Err(e) => {
                         generation.fetch_add(1, Ordering::SeqCst);
+                        stats.connected.store(false, Ordering::Relaxed);
                         if acks_flushed || (records.is_none() && acker.is_finished()) {
                             break;
                         }
                         let wait = self.backoff.next_delay();
                         tracing::warn!(error = %e, hint = link::hint(&e.to_string()), retry_in_ms = wait.as_millis() as u64, "site broker: connection lost");
-                        tokio::select! {
-                            _ = tokio::time::sleep(wait) => {}
-                            _ = stop.cancelled(), if records.is_some() => { records = None; }
+                        let sleep = tokio::time::sleep(wait);
+                        tokio::pin!(sleep);
+                        loop {
+                            tokio::select! {
+                                _ = &mut sleep => break,
+                                _ = stop.cancelled(), if records.is_some() => { records = None; break; }
+                                _ = beat.tick() => stats.beat.beat(),
+                            }
                         }
                     }
                 },
@@ -149,6 +186,25 @@ impl SiteSubscriber {
         });
         if let Err(e) = client.try_subscribe_many(filters) {
             tracing::error!(error = %e, "site broker: cannot queue subscriptions");
+        }
+    }
+}
+
+/// Hand a record to the writer, beating while the writer holds the loop
+/// back (back-pressure is waiting, not being stuck; a stuck writer is caught
+/// by the writer's own check).
+async fn send_beating<T>(
+    tx: &flume::Sender<T>,
+    record: T,
+    beat: &Heartbeat,
+) -> Result<(), flume::SendError<T>> {
+    let send = tx.send_async(record);
+    tokio::pin!(send);
+    let mut every = tokio::time::interval(BEAT_EVERY);
+    loop {
+        tokio::select! {
+            sent = &mut send => return sent,
+            _ = every.tick() => beat.beat(),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use super::outbox::{current_plan, disk_bytes, synced_upto};
+use super::outbox::{current_plan, disk_bytes, synced_upto, StoredPlan};
 use super::schema::meta;
 use super::{open_for_read, StoreError};
 use crate::domain::{DeviceError, DoorState, EventBody, Millis, Signals, StoredEvent};
@@ -299,6 +299,33 @@ impl LogReader {
     ) -> Result<(), StoreError> {
         let epoch = meta(&self.conn, "epoch")?.unwrap_or_default();
         read_events(&self.conn, &epoch, since, limit, &mut each)
+    }
+
+    /// Plans with a version above `version`, oldest first.
+    pub fn plans_after(&self, version: u64) -> Result<Vec<StoredPlan>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT version, issued_at, received_at, body FROM plans WHERE version > ?1 ORDER BY version",
+        )?;
+        let rows = stmt.query_map([version as i64], |r| {
+            Ok(StoredPlan {
+                version: r.get::<_, i64>(0)? as u64,
+                issued_at: r.get(1)?,
+                received_at: r.get(2)?,
+                body: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The first seq received at or after `t` (events are numbered in
+    /// arrival order), or the next seq to come when there is none yet.
+    pub fn first_seq_since(&self, t: Millis) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT coalesce((SELECT min(seq) FROM events WHERE received_at >= ?1),
+                             (SELECT coalesce(max(seq), 0) + 1 FROM events))",
+            [t],
+            |r| r.get(0),
+        )?)
     }
 
     /// `PRAGMA integrity_check`: "ok" or the problems found.

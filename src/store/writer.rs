@@ -14,6 +14,7 @@ use super::double_scan::{self, RecentScans};
 use super::{open_for_write, Identity, StoreError};
 use crate::config::StoreConfig;
 use crate::domain::{time::now_ms, EventBody, Millis};
+use crate::heartbeat::Heartbeat;
 
 /// What a message became.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +61,12 @@ pub struct WriterStats {
     /// Set by the uplink while the log is at its disk cap (`uplink.max_disk_mb`)
     /// with nothing synced left to prune: intake holds, as on a full disk.
     pub at_cap: AtomicBool,
+    /// Set while the writer works (a commit attempt, acks, pruning); clear
+    /// while it waits for records, i.e. nothing is queued.
+    pub busy: AtomicBool,
+    /// Beaten when each piece of work starts: busy with an old beat means
+    /// the writer is stuck (the watchdog stops).
+    pub beat: Heartbeat,
 }
 
 /// Handle to the writer thread. Dropping every sender ends it after it has
@@ -209,7 +216,11 @@ impl State {
         let max = self.config.batch_max_events;
         let delay = Duration::from_millis(self.config.batch_max_delay_ms);
         let mut batch: Vec<Record<A>> = Vec::with_capacity(max);
-        while let Ok(first) = rx.recv() {
+        loop {
+            self.stats.busy.store(false, Ordering::SeqCst);
+            let Ok(first) = rx.recv() else { break };
+            self.stats.beat.beat();
+            self.stats.busy.store(true, Ordering::SeqCst);
             // Commit as soon as nothing more is waiting: while one commit's
             // fsync runs, the next batch gathers by itself. N and T bound a
             // batch under a stream that never pauses.
@@ -228,6 +239,7 @@ impl State {
                 let _ = acks.send(ack);
             }
             if self.last_prune.elapsed() >= PRUNE_EVERY {
+                self.stats.beat.beat();
                 self.prune();
             }
         }
@@ -237,6 +249,9 @@ impl State {
     fn commit_until_done<A>(&mut self, batch: &[Record<A>]) -> Result<(), StoreError> {
         let mut wait = Duration::from_millis(100);
         loop {
+            self.stats.beat.beat();
+            #[cfg(debug_assertions)]
+            fault::wedge_while_asked();
             let attempt = if self.stats.at_cap.load(Ordering::SeqCst) {
                 Err(Failure::Retry(rusqlite::Error::SqliteFailure(
                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
@@ -399,6 +414,33 @@ impl State {
         );
         if let Err(e) = result {
             tracing::warn!(error = %e, "store: pruning dedupe keys failed; will retry");
+        }
+    }
+}
+
+/// Test-only fault hook, compiled into debug builds only: release builds
+/// (every package, `scripts/package-deb.sh` checks) do not contain it, so no
+/// setting can turn it on at a site.
+#[cfg(debug_assertions)]
+mod fault {
+    use std::path::Path;
+    use std::time::Duration;
+
+    /// Names a file; while it exists, the writer hangs before committing, as
+    /// one stuck in I/O would (the watchdog test wedges the writer with it).
+    pub const WEDGE_WRITER: &str = "DOCKSIDE_FAULT_WEDGE_WRITER";
+
+    pub fn wedge_while_asked() {
+        let Some(path) = std::env::var_os(WEDGE_WRITER) else {
+            return;
+        };
+        let path = Path::new(&path);
+        if path.exists() {
+            tracing::warn!(file = %path.display(), "fault hook: the writer is wedged while this file exists");
+            while path.exists() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            tracing::warn!("fault hook: the writer goes on");
         }
     }
 }

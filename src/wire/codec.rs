@@ -196,7 +196,7 @@ fn body_to_wire<'a>(
         | EventBody::DeviceOffline { .. }
         | EventBody::InventorySnapshot { .. }
         | EventBody::InventoryDelta { .. }
-        | EventBody::Decision { .. } => {
+        | EventBody::Decision(_) => {
             WireBody::Json(serde_json::to_string(body).expect("event bodies always serialize"))
         }
     })
@@ -436,22 +436,20 @@ mod tests {
                 qty: -3,
                 at: 1_795_000_000_220,
             },
-            EventBody::Decision {
-                decision: crate::domain::Decision::OrderDeferralProposed {
-                    order: "SO-1".into(),
-                    from_departure: "D1".into(),
-                    to_departure: "D2".into(),
-                    stop: "north".into(),
-                    remaining_lines: 4,
-                    predicted_ready: 1_795_000_900_000,
-                    cutoff: 1_795_000_800_000,
-                    at: 1_795_000_000_230,
-                    inputs: crate::domain::decision::DecisionInputs {
-                        plan_version: 3,
-                        rates: vec![],
-                    },
+            EventBody::Decision(crate::domain::Decision::OrderDeferralProposed {
+                order: "SO-1".into(),
+                from_departure: "D1".into(),
+                to_departure: "D2".into(),
+                stop: "north".into(),
+                remaining_lines: 4,
+                predicted_ready: 1_795_000_900_000,
+                cutoff: 1_795_000_800_000,
+                at: 1_795_000_000_230,
+                inputs: crate::domain::decision::DecisionInputs {
+                    plan_version: 3,
+                    rates: vec![],
                 },
-            },
+            }),
         ];
         let events: Vec<StoredEvent> = bodies
             .into_iter()

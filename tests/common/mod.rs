@@ -197,6 +197,11 @@ status = "/status"
 
 /// Start `dockside ARGS --config CONFIG`, its log appended to `log`.
 fn spawn_dockside(args: &[&str], config: &Path, log: &Path) -> Child {
+    spawn_dockside_env(args, config, log, &[])
+}
+
+/// As `spawn_dockside`, with extra environment variables (as systemd sets them).
+fn spawn_dockside_env(args: &[&str], config: &Path, log: &Path, env: &[(&str, &str)]) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -207,6 +212,7 @@ fn spawn_dockside(args: &[&str], config: &Path, log: &Path) -> Child {
         .arg("--config")
         .arg(config)
         .env("DOCKSIDE_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -252,6 +258,33 @@ impl Agent {
             &self.config,
             &self.dir.path().join("agent.log"),
         ));
+    }
+
+    /// Start with extra environment variables (NOTIFY_SOCKET, CREDENTIALS_DIRECTORY ...).
+    pub fn start_with_env(&mut self, env: &[(&str, &str)]) {
+        assert!(self.child.is_none(), "agent already running");
+        self.child = Some(spawn_dockside_env(
+            &["run"],
+            &self.config,
+            &self.dir.path().join("agent.log"),
+            env,
+        ));
+    }
+
+    /// Wait for the agent to exit by itself; `None` if it still runs after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        loop {
+            let c = self.child.as_mut().expect("agent running");
+            if let Some(status) = c.try_wait().expect("try_wait") {
+                self.child = None;
+                return Some(status);
+            }
+            if start.elapsed() > timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Wait until the agent has (re)subscribed `times` times in all, i.e. its

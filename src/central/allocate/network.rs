@@ -424,7 +424,7 @@ impl Network {
                 Follow::None
             }
             EventBody::Scan { .. } => Follow::None,
-            EventBody::Decision { decision } => {
+            EventBody::Decision(decision) => {
                 let rates = &decision.inputs().rates;
                 if !rates.is_empty() {
                     let rate: f64 = rates

@@ -38,22 +38,20 @@ fn where_(a: &Allocator, id: &str) -> Vec<(String, String)> {
 }
 
 fn risk(departure: &str, slack_h: i64, status: RiskStatus) -> EventBody {
-    EventBody::Decision {
-        decision: Decision::DepartureAtRisk {
-            departure: departure.into(),
-            status,
-            probability: 0.9,
-            slack_ms: slack_h * HOUR,
-            predicted_ready: T0,
-            cutoff: T0,
-            reason: RiskReason::Loading { lines: 1 },
-            at: T0 + HOUR,
-            inputs: DecisionInputs {
-                plan_version: 1,
-                rates: vec![],
-            },
+    EventBody::Decision(Decision::DepartureAtRisk {
+        departure: departure.into(),
+        status,
+        probability: 0.9,
+        slack_ms: slack_h * HOUR,
+        predicted_ready: T0,
+        cutoff: T0,
+        reason: RiskReason::Loading { lines: 1 },
+        at: T0 + HOUR,
+        inputs: DecisionInputs {
+            plan_version: 1,
+            rates: vec![],
         },
-    }
+    })
 }
 
 fn many_lines(id: &str, zone: &str, promise_h: i64, n: usize, prefix: &str) -> Order {
@@ -286,22 +284,20 @@ fn risk_prefers_a_later_departure_at_the_same_site_when_cheaper() {
 fn a_proposed_deferral_moves_the_order() {
     let mut a = allocator(&[("dc-a", "A", 10)]);
     a.allocate(vec![order("O1", "north", 30, &[("A", 1)])], T0);
-    let decision = EventBody::Decision {
-        decision: Decision::OrderDeferralProposed {
-            order: "O1".into(),
-            from_departure: "fast-20261125-1200".into(),
-            to_departure: "fast-20261125-1700".into(),
-            stop: "north".into(),
-            remaining_lines: 1,
-            predicted_ready: T0 + 5 * HOUR,
-            cutoff: T0 + 4 * HOUR,
-            at: T0 + HOUR,
-            inputs: DecisionInputs {
-                plan_version: 1,
-                rates: vec![],
-            },
+    let decision = EventBody::Decision(Decision::OrderDeferralProposed {
+        order: "O1".into(),
+        from_departure: "fast-20261125-1200".into(),
+        to_departure: "fast-20261125-1700".into(),
+        stop: "north".into(),
+        remaining_lines: 1,
+        predicted_ready: T0 + 5 * HOUR,
+        cutoff: T0 + 4 * HOUR,
+        at: T0 + HOUR,
+        inputs: DecisionInputs {
+            plan_version: 1,
+            rates: vec![],
         },
-    };
+    });
     a.apply_events("dc-a", &[decision], T0 + HOUR);
     assert_eq!(where_(&a, "O1")[0].1, "fast-20261125-1700");
 }
