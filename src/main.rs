@@ -32,7 +32,7 @@ enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
-    /// Validate a config file and explain every problem.
+    /// Validate a config file (an agent's or central's) and explain every problem.
     CheckConfig {
         #[arg(default_value = DEFAULT_CONFIG)]
         file: PathBuf,
@@ -303,6 +303,26 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::CheckConfig { file } if is_central_config(&file) => {
+            match CentralConfig::load(&file) {
+                Ok(c) => {
+                    println!(
+                        "{}: ok (central: {} site(s), {} carrier service(s), {} tenant(s), orders on {}, database {})",
+                        file.display(),
+                        c.sites.len(),
+                        c.carriers.len(),
+                        c.tenants.len(),
+                        c.orders_topic(),
+                        c.db_path().display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Command::CheckConfig { file } => match AgentConfig::load(&file) {
             Ok(c) => {
                 println!(
@@ -382,6 +402,22 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             (None, None) => unreachable!("clap requires --input or --replay"),
         },
     }
+}
+
+/// A central config has `[broker]` (or `[[sites]]`, `[[carriers]]`) and no
+/// `site`; an agent's names its `site` and has `[site_broker]`.
+fn is_central_config(path: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return false;
+    };
+    !table.contains_key("site")
+        && !table.contains_key("site_broker")
+        && ["broker", "sites", "carriers", "allocation", "tenants"]
+            .iter()
+            .any(|k| table.contains_key(*k))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

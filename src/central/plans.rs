@@ -56,7 +56,10 @@ impl Pusher {
                 continue;
             };
             let key = content(&plan);
-            if self.last.get(site) == Some(&key) {
+            let last = self.last.get(site);
+            // Nothing allocated there yet: leave the site its own plan
+            // (a `plan_file`, a hand-pushed one) rather than send it nothing.
+            if last == Some(&key) || (last.is_none() && plan.departures.is_empty()) {
                 continue;
             }
             let (version, body) = store.new_plan_with(site, now, |version| {
