@@ -537,6 +537,42 @@ priority = 5
     let text = central.cli(&["sites"]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("dc-c"));
 
+    // Orders from a CSV file: good rows are taken, a bad one is refused
+    // with its line and reason, and the running central allocates the rest.
+    let csv = central.dir.path().join("orders.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "order_id,destination_zone,promised_delivery,service_tier,client,sku,qty\n\
+             O11,north,{promise},,,SKU-4,1\n\
+             O11,north,{promise},,,SKU-1,1\n\
+             BAD-2,north,{promise},,,SKU-4,lots\n"
+        ),
+    )
+    .expect("csv");
+    let out = central.cli(&["import-orders", csv.to_str().expect("utf-8")]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        !out.status.success(),
+        "a refused row fails the import: {said}"
+    );
+    assert!(
+        said.contains("1 taken") && said.contains("1 refused"),
+        "{said}"
+    );
+    assert!(said.contains("BAD-2"), "{said}");
+    wait_for(Duration::from_secs(60), "O11 to be allocated", || {
+        orders(&central)
+            .get("O11")
+            .is_some_and(|o| o["state"] == "allocated")
+    });
+    let o11 = orders(&central)["O11"].clone();
+    let o11_lines: usize = shipments(&o11)
+        .iter()
+        .map(|s| s["lines"].as_array().expect("lines").len())
+        .sum();
+    assert_eq!(o11_lines, 2, "both rows of O11 are one order: {o11}");
+
     // Central restarts (kill -9): orders and plans are as they were, no
     // plan is re-issued, a redelivered order is still taken once, and new
     // orders see the reservations made before the restart.
@@ -558,7 +594,7 @@ priority = 5
             .is_some_and(|o| o["state"] == "allocated")
     });
     let after = orders(&central);
-    assert_eq!(after.len(), 10);
+    assert_eq!(after.len(), 11);
     for (id, o) in &before_orders {
         assert_eq!(
             after[id]["detail"], o["detail"],
