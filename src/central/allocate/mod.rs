@@ -259,6 +259,9 @@ impl Allocator {
                 },
             );
             self.try_allocate(&id);
+            // Recorded even if it ends where it started (pending): the
+            // store then no longer holds it as `new`.
+            self.changed.insert(id);
         }
     }
 
