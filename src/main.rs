@@ -32,7 +32,7 @@ enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
-    /// Validate a config file and explain every problem.
+    /// Validate a config file (an agent's or central's) and explain every problem.
     CheckConfig {
         #[arg(default_value = DEFAULT_CONFIG)]
         file: PathBuf,
@@ -79,6 +79,32 @@ enum CentralCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Orders taken in, where each is allocated, and those refused.
+    Orders {
+        /// Only orders with a shipment at this site.
+        #[arg(long)]
+        site: Option<String>,
+        /// Only orders in this state: allocated, pending, new.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per-site figures: orders allocated, picked, at risk, late; capacity, stock, doors.
+    Sites {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each site's latest plan; with --site, its body.
+    Plans {
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import orders from a CSV file (one row per order line:
+    /// order_id,destination_zone,promised_delivery,service_tier,client,sku,qty).
+    ImportOrders { file: PathBuf },
     /// Store a plan for a site under its next version and publish it.
     PushPlan {
         #[arg(long)]
@@ -190,12 +216,112 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                         );
                     }
                 }
+                Some(CentralCommand::Orders { site, state, json }) => {
+                    use central::inspect::{filter_orders, render_orders, OrdersView};
+                    let reader = CentralReader::open(&config.db_path())?;
+                    let reads = reader.reader();
+                    let view = OrdersView {
+                        orders: filter_orders(reads.orders()?, site.as_deref(), state.as_deref()),
+                        rejected: if site.is_none() && state.is_none() {
+                            reads.order_rejects(100)?
+                        } else {
+                            Vec::new()
+                        },
+                    };
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&view)?);
+                    } else {
+                        print!("{}", render_orders(&view));
+                    }
+                }
+                Some(CentralCommand::Sites { json }) => {
+                    use central::inspect::{render_sites, SiteRow};
+                    let reader = CentralReader::open(&config.db_path())?;
+                    let now = dockside::domain::time::now_ms();
+                    let alloc = central::state::load(&config, &reader.reader(), now)?;
+                    let plans = reader.reader().latest_plans()?;
+                    let rows: Vec<SiteRow> = alloc
+                        .figures(now)
+                        .into_iter()
+                        .map(|figures| SiteRow {
+                            plan_version: plans
+                                .iter()
+                                .find(|p| p.site == figures.site)
+                                .map(|p| p.version),
+                            figures,
+                        })
+                        .collect();
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&rows)?);
+                    } else {
+                        print!("{}", render_sites(&rows));
+                    }
+                }
+                Some(CentralCommand::Plans { site, json }) => {
+                    let reader = CentralReader::open(&config.db_path())?;
+                    let plans = reader.reader().latest_plans()?;
+                    match site {
+                        Some(site) => {
+                            let plan = plans
+                                .iter()
+                                .find(|p| p.site == site)
+                                .with_context(|| format!("no plan pushed to site {site} yet"))?;
+                            let body: serde_json::Value = serde_json::from_str(&plan.body)?;
+                            println!("{}", serde_json::to_string_pretty(&body)?);
+                        }
+                        None if json => println!("{}", serde_json::to_string_pretty(&plans)?),
+                        None => print!(
+                            "{}",
+                            central::inspect::render_plans(
+                                &plans,
+                                dockside::domain::time::now_ms()
+                            )
+                        ),
+                    }
+                }
+                Some(CentralCommand::ImportOrders { file }) => {
+                    let report = central::intake::import_orders(&config, &file)?;
+                    println!(
+                        "{}: {} order(s): {} taken, {} already known, {} refused",
+                        file.display(),
+                        report.orders,
+                        report.accepted,
+                        report.duplicates,
+                        report.rejected.len()
+                    );
+                    for r in &report.rejected {
+                        println!("  refused: {r}");
+                    }
+                    if !report.rejected.is_empty() {
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
                 Some(CentralCommand::PushPlan { site, file }) => {
                     let version = runtime()?.block_on(central::push_plan(&config, &site, &file))?;
                     println!("plan version {version} for site {site} stored and published");
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig { file } if is_central_config(&file) => {
+            match CentralConfig::load(&file) {
+                Ok(c) => {
+                    println!(
+                        "{}: ok (central: {} site(s), {} carrier service(s), {} tenant(s), orders on {}, database {})",
+                        file.display(),
+                        c.sites.len(),
+                        c.carriers.len(),
+                        c.tenants.len(),
+                        c.orders_topic(),
+                        c.db_path().display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         Command::CheckConfig { file } => match AgentConfig::load(&file) {
             Ok(c) => {
@@ -276,6 +402,22 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             (None, None) => unreachable!("clap requires --input or --replay"),
         },
     }
+}
+
+/// A central config has `[broker]` (or `[[sites]]`, `[[carriers]]`) and no
+/// `site`; an agent's names its `site` and has `[site_broker]`.
+fn is_central_config(path: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return false;
+    };
+    !table.contains_key("site")
+        && !table.contains_key("site_broker")
+        && ["broker", "sites", "carriers", "allocation", "tenants"]
+            .iter()
+            .any(|k| table.contains_key(*k))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

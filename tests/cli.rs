@@ -49,6 +49,43 @@ fn check_config_reports_every_problem_with_key_line_and_fix() {
 }
 
 #[test]
+fn check_config_validates_the_central_config_too() {
+    let out = dockside(&[
+        "check-config",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config/central.toml"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("central: 2 site(s), 3 carrier service(s)"),
+        "{said}"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("central.toml");
+    std::fs::write(
+        &path,
+        "data_dir = \"/tmp/x\"\n[broker]\nhost = \"localhost\"\n[[sites]]\nid = \"dc-a\"\nlines_per_hour = 0\n[[carriers]]\ncarrier = \"van\"\nsite = \"dc-z\"\ncutoffs = [\"25:00\"]\ntransit_h = { north = 4 }\ncost_per_shipment = 3.0\ndaily_capacity = 10\n",
+    )
+    .expect("write");
+    let out = dockside(&["check-config", path.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "sites[0].lines_per_hour",
+        "carriers[0].site",
+        "carriers[0].cutoffs",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(err.matches("fix:").count() >= 3, "{err}");
+}
+
+#[test]
 fn status_without_a_database_says_what_to_do() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("c.toml");

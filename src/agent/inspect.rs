@@ -223,6 +223,13 @@ pub fn render_event_line(e: &StoredEvent) -> String {
         EventBody::DeviceOffline { device, error, .. } => {
             format!("device {device} offline: {error}")
         }
+        EventBody::InventorySnapshot { sku, qty, zone, .. } => format!(
+            "{sku} on hand {qty}{}",
+            zone.as_ref()
+                .map(|z| format!(" in {z}"))
+                .unwrap_or_default()
+        ),
+        EventBody::InventoryDelta { sku, qty, .. } => format!("{sku} {qty:+}"),
         EventBody::Decision(d) => render_decision(d),
     };
     format!(

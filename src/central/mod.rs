@@ -1,6 +1,13 @@
 //! The central allocator (`dockside central`): receives every site's events,
-//! stores them once, acknowledges after its own commit, and pushes plans.
+//! stores them once, acknowledges after its own commit; takes orders in,
+//! stored before they are acknowledged; allocates them (`allocate`, pure),
+//! re-allocates when a site reports risk, and pushes each site its plan.
 
+pub mod allocate;
+pub mod inspect;
+pub mod intake;
+pub mod plans;
+pub mod state;
 pub mod store;
 
 use std::time::Duration;
@@ -11,9 +18,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::CentralConfig;
 use crate::domain::time::now_ms;
+use crate::domain::EventBody;
 use crate::link::{self, LinkError};
 use crate::store::StoreError;
 use crate::wire::{self, Ack, Message};
+use allocate::{Allocator, Order};
 use store::{CentralStore, CentralTx};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,21 +38,47 @@ pub enum CentralError {
     },
     #[error("central broker: {0}\n    fix: check [broker] in the central config and that the broker is running")]
     Publish(String),
+    #[error("order file {path}: {why}\n    fix: give a CSV file with the header {}", allocate::order::CSV_COLUMNS.join(","))]
+    OrderFile {
+        path: std::path::PathBuf,
+        why: String,
+    },
 }
 
 /// Largest message accepted from a site (a batch is bounded by the site's
 /// `uplink.batch_max_bytes`; this only bounds memory for absurd packets).
 const MAX_INCOMING: usize = 64 * 1024 * 1024;
 
-/// Run the receiver until `stop`.
+/// What the broker's event loop hands the receiver.
+enum Incoming {
+    Message(Publish),
+    /// (Re)connected and subscribed: publish the latest plans again.
+    Connected,
+}
+
+/// How often imported orders are picked up, missed cutoffs handled and
+/// waiting orders tried again.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Run the receiver and allocator until `stop`.
 pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), CentralError> {
     let mut store = CentralStore::open(&config.db_path())?;
     tracing::info!(db = %config.db_path().display(), "central: store open");
+    let mut alloc = state::load(&config, &store.reader(), now_ms())?;
+    let mut pusher = plans::Pusher::load(&config.topic_prefix, &store.reader())?;
+    tracing::info!(
+        sites = config.sites.len(),
+        carriers = config.carriers.len(),
+        "central: allocator ready"
+    );
     let options = link::mqtt_options(&config.broker, config.client_id(), MAX_INCOMING)?;
     let (client, mut eventloop) = AsyncClient::new(options, 256);
-    let up_filter = format!("{}/+/up", config.topic_prefix);
-    let status_filter = format!("{}/+/status", config.topic_prefix);
-    let (tx, mut incoming) = mpsc::unbounded_channel::<Publish>();
+    let filters = [
+        format!("{}/+/up", config.topic_prefix),
+        format!("{}/+/status", config.topic_prefix),
+        config.orders_topic(),
+    ];
+    let (tx, mut incoming) = mpsc::unbounded_channel::<Incoming>();
     let mut backoff = link::backoff(&config.broker);
     let poll_client = client.clone();
     // The event loop runs on its own so that publishing acks never waits on it.
@@ -60,14 +95,21 @@ pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), C
                         session_present = ack.session_present,
                         "central broker: connected"
                     );
-                    let _ = poll_client.try_subscribe(&up_filter, QoS::AtLeastOnce);
-                    let _ = poll_client.try_subscribe(&status_filter, QoS::AtLeastOnce);
+                    // One SUBSCRIBE for all filters: one SUBACK per connection.
+                    let _ = poll_client.try_subscribe_many(
+                        filters
+                            .iter()
+                            .map(|f| rumqttc::SubscribeFilter::new(f.clone(), QoS::AtLeastOnce)),
+                    );
                 }
                 Ok(Event::Incoming(Packet::SubAck(_))) => {
                     tracing::info!("central broker: subscribed");
+                    if tx.send(Incoming::Connected).is_err() {
+                        return;
+                    }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if tx.send(p).is_err() {
+                    if tx.send(Incoming::Message(p)).is_err() {
                         return;
                     }
                 }
@@ -81,8 +123,6 @@ pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), C
             }
         }
     });
-    let prefix = config.topic_prefix.clone();
-    let mut held = Vec::with_capacity(GROUP_MAX);
     // Store open, receiver started: ready. The watchdog is fed only while
     // this loop turns (it ticks every second when idle).
     let beat = std::sync::Arc::new(crate::heartbeat::Heartbeat::new());
@@ -104,26 +144,64 @@ pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), C
         },
         stop.clone(),
     ));
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let coalesce = Duration::from_millis(config.allocation.push_coalesce_ms);
+    let mut push_at: Option<tokio::time::Instant> = None;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut held: Vec<Incoming> = Vec::with_capacity(GROUP_MAX);
+    let mut messages: Vec<Publish> = Vec::with_capacity(GROUP_MAX);
     loop {
         beat.beat();
+        let push_due = async {
+            match push_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = stop.cancelled() => break,
-            _ = tick.tick() => {}
             n = incoming.recv_many(&mut held, GROUP_MAX) => {
                 if n == 0 {
                     break;
                 }
+                let mut connected = false;
+                for h in held.drain(..) {
+                    match h {
+                        Incoming::Message(p) => messages.push(p),
+                        Incoming::Connected => connected = true,
+                    }
+                }
+                if connected {
+                    let latest = tokio::task::block_in_place(|| pusher.latest(&store.reader()))?;
+                    publish_plans(&client, latest).await;
+                }
+                if messages.is_empty() {
+                    continue;
+                }
                 // Group commit: whatever has arrived goes in one transaction.
-                let acks = tokio::task::block_in_place(|| handle_all(&mut store, &prefix, &held))?;
+                let acks = tokio::task::block_in_place(|| {
+                    handle_all(&mut store, &config, &mut alloc, &messages)
+                })?;
                 for (topic, bytes) in acks {
                     let _ = client.publish(topic, QoS::AtLeastOnce, false, bytes).await;
                 }
                 // Only now, after the commit, may the broker forget the messages.
-                for p in held.drain(..) {
+                for p in messages.drain(..) {
                     let _ = client.ack(&p).await;
                 }
             }
+            _ = tick.tick() => {
+                tokio::task::block_in_place(|| tick_work(&mut store, &mut alloc))?;
+            }
+            _ = push_due => {
+                push_at = None;
+                let sites = alloc.take_dirty_sites();
+                let out = tokio::task::block_in_place(|| pusher.push(&mut store, &alloc, &sites, now_ms()))?;
+                publish_plans(&client, out).await;
+            }
+        }
+        if push_at.is_none() && alloc.has_dirty_sites() {
+            push_at = Some(tokio::time::Instant::now() + coalesce);
         }
     }
     notifier.stopping();
@@ -133,21 +211,32 @@ pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), C
     Ok(())
 }
 
+/// Publish plans retained, so a site that connects later gets its latest.
+async fn publish_plans(client: &AsyncClient, plans: Vec<(String, Vec<u8>)>) {
+    for (topic, bytes) in plans {
+        tracing::info!(%topic, "central: plan pushed");
+        let _ = client.publish(topic, QoS::AtLeastOnce, true, bytes).await;
+    }
+}
+
 /// Messages handled in one transaction, at most.
 const GROUP_MAX: usize = 64;
 
-/// Handle messages in one transaction; returns the acks to publish, one per
-/// stream (the highest), once committed.
+/// Handle messages in one transaction: store new events and orders,
+/// allocate, re-allocate on the sites' news, record every order that moved.
+/// Returns the acks to publish, one per stream (the highest), once committed.
 fn handle_all(
     store: &mut CentralStore,
-    prefix: &str,
+    config: &CentralConfig,
+    alloc: &mut Allocator,
     messages: &[Publish],
 ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     let now = now_ms();
     let mut tx = store.transaction()?;
     let mut acks: Vec<(String, Ack)> = Vec::new();
+    let mut news = News::default();
     for p in messages {
-        let Some((topic, ack)) = handle(&mut tx, prefix, p, now)? else {
+        let Some((topic, ack)) = handle(&mut tx, config, p, now, &mut news)? else {
             continue;
         };
         match acks
@@ -158,6 +247,13 @@ fn handle_all(
             None => acks.push((topic, ack)),
         }
     }
+    for (site, events) in &news.events {
+        alloc.apply_events(site, events.iter(), now);
+    }
+    if !news.orders.is_empty() {
+        alloc.allocate(std::mem::take(&mut news.orders), now);
+    }
+    record_changes(&mut tx, alloc, now)?;
     tx.commit()?;
     Ok(acks
         .into_iter()
@@ -169,13 +265,62 @@ fn handle_all(
         .collect())
 }
 
+/// Imported orders, missed cutoffs, waiting orders: in one transaction.
+fn tick_work(store: &mut CentralStore, alloc: &mut Allocator) -> Result<(), StoreError> {
+    let now = now_ms();
+    let mut tx = store.transaction()?;
+    let new = tx.new_orders(10_000)?;
+    if !new.is_empty() {
+        tracing::info!(orders = new.len(), "central: imported orders taken");
+        alloc.allocate(new, now);
+    }
+    alloc.tick(now);
+    record_changes(&mut tx, alloc, now)?;
+    tx.commit()
+}
+
+fn record_changes(
+    tx: &mut CentralTx<'_>,
+    alloc: &mut Allocator,
+    now: crate::domain::Millis,
+) -> Result<(), StoreError> {
+    for id in alloc.take_changed_orders() {
+        if let Some((_, state)) = alloc.order(&id) {
+            tx.update_order(&id, state, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// What a group of messages brought for the allocator.
+#[derive(Default)]
+struct News {
+    /// New events by site, in arrival order.
+    events: Vec<(String, Vec<EventBody>)>,
+    orders: Vec<Order>,
+}
+
 /// Handle one message; returns the ack it calls for, if any.
 fn handle(
     store: &mut CentralTx<'_>,
-    prefix: &str,
+    config: &CentralConfig,
     p: &Publish,
     now: crate::domain::Millis,
+    news: &mut News,
 ) -> Result<Option<(String, Ack)>, StoreError> {
+    let prefix = config.topic_prefix.as_str();
+    if p.topic == config.orders_topic() {
+        match intake::take_order(store, config, &p.payload, "broker", now)? {
+            intake::Intake::Accepted(o) => news.orders.push(o),
+            intake::Intake::Duplicate => {
+                tracing::info!("central: order redelivered; already taken")
+            }
+            intake::Intake::Rejected(reasons) => {
+                tracing::warn!(reasons = %reasons.join("; "), "central: order refused")
+            }
+        }
+        return Ok(None);
+    }
     let Some((topic_site, leaf)) = site_of(prefix, &p.topic) else {
         store.record_rejected(&p.topic, "unexpected topic", p.payload.len(), now)?;
         return Ok(None);
@@ -203,6 +348,17 @@ fn handle(
             let stored = store.store_batch(&batch, now)?;
             if stored.gap {
                 tracing::warn!(site = %batch.site, first_seq = batch.first_seq, have = stored.upto, "central: batch after a gap not stored; the site re-sends");
+            }
+            if stored.new > 0 {
+                // The new events are the batch's last `new` (seqs are consecutive).
+                let fresh = batch.events[batch.events.len() - stored.new..]
+                    .iter()
+                    .filter(|e| !matches!(e.body, EventBody::Scan { .. }))
+                    .map(|e| e.body.clone());
+                match news.events.iter_mut().find(|(s, _)| *s == batch.site) {
+                    Some((_, list)) => list.extend(fresh),
+                    None => news.events.push((batch.site.clone(), fresh.collect())),
+                }
             }
             let ack = Ack {
                 site: batch.site.clone(),

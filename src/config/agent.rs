@@ -83,6 +83,13 @@ pub enum EventKind {
     PickComplete,
     WaveReleased,
     OrderStatus,
+    /// The WMS's count of one SKU on hand (`sku`, `qty`, optional `zone`).
+    InventorySnapshot,
+    /// A change to one SKU on hand (`sku`, signed `qty`).
+    InventoryDelta,
+    /// A planner decision as the planner publishes it (the whole payload:
+    /// `{"kind": "departure_at_risk", ...}`); no mapping but an optional `id`.
+    Decision,
 }
 
 impl EventKind {
@@ -92,6 +99,9 @@ impl EventKind {
             EventKind::PickComplete => "pick_complete",
             EventKind::WaveReleased => "wave_released",
             EventKind::OrderStatus => "order_status",
+            EventKind::InventorySnapshot => "inventory_snapshot",
+            EventKind::InventoryDelta => "inventory_delta",
+            EventKind::Decision => "decision",
         }
     }
 
@@ -108,6 +118,9 @@ impl EventKind {
             ),
             EventKind::WaveReleased => (&["wave"], &["id", "timestamp"]),
             EventKind::OrderStatus => (&["order", "status"], &["id", "timestamp"]),
+            EventKind::InventorySnapshot => (&["sku", "qty"], &["id", "zone", "timestamp"]),
+            EventKind::InventoryDelta => (&["sku", "qty"], &["id", "timestamp"]),
+            EventKind::Decision => (&[], &["id"]),
         }
     }
 }
@@ -124,11 +137,13 @@ pub struct FieldMapping {
     pub line: Option<String>,
     pub qty: Option<String>,
     pub status: Option<String>,
+    pub sku: Option<String>,
+    pub zone: Option<String>,
     pub timestamp: Option<String>,
 }
 
 impl FieldMapping {
-    fn entries(&self) -> [(&'static str, &Option<String>); 10] {
+    fn entries(&self) -> [(&'static str, &Option<String>); 12] {
         [
             ("id", &self.id),
             ("scanner", &self.scanner),
@@ -139,6 +154,8 @@ impl FieldMapping {
             ("line", &self.line),
             ("qty", &self.qty),
             ("status", &self.status),
+            ("sku", &self.sku),
+            ("zone", &self.zone),
             ("timestamp", &self.timestamp),
         ]
     }
@@ -319,6 +336,7 @@ impl Subscription {
                     );
                 }
             }
+            (PayloadFormat::Json, None) if self.kind == EventKind::Decision => {}
             (PayloadFormat::Json, None) => p.push(
                 format!("{at}.mapping"),
                 "format = \"json\" needs a field mapping",
@@ -486,5 +504,24 @@ order = "/order"
     fn qos0_is_refused_with_the_reason() {
         let p = problems(&GOOD.replace("action = \"pick\"", "action = \"pick\"\nqos = 0"));
         assert!(p[0].contains("QoS 0"), "{p:?}");
+    }
+
+    #[test]
+    fn inventory_and_decision_subscriptions() {
+        let text = format!(
+            "{GOOD}\n[[subscriptions]]\ntopic = \"wms/stock\"\nformat = \"json\"\nkind = \"inventory_snapshot\"\n[subscriptions.mapping]\nsku = \"/sku\"\nqty = \"/qty\"\nzone = \"/zone\"\n[[subscriptions]]\ntopic = \"planner/decisions/#\"\nformat = \"json\"\nkind = \"decision\"\n"
+        );
+        assert_eq!(problems(&text), Vec::<String>::new());
+        let bad = text.replace("zone = \"/zone\"\n", "order = \"/o\"\n");
+        let p = problems(&bad);
+        assert!(
+            p.iter()
+                .any(|s| s.contains("`order` is not a field of `inventory_snapshot`")),
+            "{p:?}"
+        );
+        let no_sku = text.replace("sku = \"/sku\"\n", "");
+        assert!(problems(&no_sku)
+            .iter()
+            .any(|s| s.contains("`inventory_snapshot` events need `sku`")));
     }
 }

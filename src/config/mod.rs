@@ -11,7 +11,10 @@ mod problems;
 
 pub use agent::{AgentConfig, EventKind, FieldMapping, PayloadFormat, StoreConfig, Subscription};
 pub use broker::{BrokerConfig, TlsConfig, UplinkConfig};
-pub use central::CentralConfig;
+pub use central::{
+    parse_time_of_day, AllocationConfig, CarrierService, CentralConfig, SiteConfig, TenantRule,
+    WEEKDAYS,
+};
 pub use metrics::MetricsConfig;
 pub use modbus::{
     DeviceConfig, DoorMap, ModbusConfig, Parity, SerialSettings, SignalSpec, Table, TransportKind,

@@ -1,9 +1,10 @@
-//! Site events: what scanners, the WMS and (later) door controllers tell us.
+//! Site events: what scanners, the WMS, door controllers and the site's planner tell us.
 
 use serde::{Deserialize, Serialize};
 
+use super::decision::Decision;
 use super::door::{DeviceError, DoorState, Signals};
-use super::{Decision, Millis};
+use super::Millis;
 
 /// What a scan confirms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,6 +112,22 @@ pub enum EventBody {
         last_good_read: Option<Millis>,
         at: Millis,
     },
+    /// The WMS's count of one SKU on hand (physical stock, before central's
+    /// reservations); replaces what central knew of it.
+    InventorySnapshot {
+        sku: String,
+        qty: i64,
+        /// The pick zone the SKU is picked from, when the WMS says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        zone: Option<String>,
+        at: Millis,
+    },
+    /// A change to one SKU on hand: receipts positive, picks and write-offs negative.
+    InventoryDelta {
+        sku: String,
+        qty: i64,
+        at: Millis,
+    },
     /// A decision of the site planner, logged like any event. It carries
     /// its own `kind` tag (`wave_release`, `departure_at_risk`, ...).
     #[serde(untagged)]
@@ -128,6 +145,8 @@ impl EventBody {
             EventBody::DoorChanged { .. } => "door_changed",
             EventBody::DeviceOnline { .. } => "device_online",
             EventBody::DeviceOffline { .. } => "device_offline",
+            EventBody::InventorySnapshot { .. } => "inventory_snapshot",
+            EventBody::InventoryDelta { .. } => "inventory_delta",
             EventBody::Decision(d) => d.kind(),
         }
     }
@@ -141,7 +160,9 @@ impl EventBody {
             | EventBody::OrderStatus { at, .. }
             | EventBody::DoorChanged { at, .. }
             | EventBody::DeviceOnline { at, .. }
-            | EventBody::DeviceOffline { at, .. } => *at,
+            | EventBody::DeviceOffline { at, .. }
+            | EventBody::InventorySnapshot { at, .. }
+            | EventBody::InventoryDelta { at, .. } => *at,
             EventBody::Decision(d) => d.at(),
         }
     }
@@ -225,6 +246,41 @@ mod tests {
             serde_json::from_str::<EventBody>(&json).expect("parses"),
             off
         );
+    }
+
+    #[test]
+    fn inventory_events_are_tagged_by_kind_and_decisions_by_theirs() {
+        let snap = EventBody::InventorySnapshot {
+            sku: "SKU-1".into(),
+            qty: 40,
+            zone: Some("ambient".into()),
+            at: 5,
+        };
+        let json = serde_json::to_string(&snap).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"kind":"inventory_snapshot","sku":"SKU-1","qty":40,"zone":"ambient","at":5}"#
+        );
+        assert_eq!(snap.kind(), "inventory_snapshot");
+        let risk = EventBody::Decision(Decision::DepartureAtRisk {
+            departure: "D1".into(),
+            status: crate::domain::decision::RiskStatus::Raised,
+            probability: 0.8,
+            slack_ms: -60_000,
+            predicted_ready: 10,
+            cutoff: 9,
+            reason: crate::domain::decision::RiskReason::Loading { lines: 3 },
+            at: 8,
+            inputs: crate::domain::decision::DecisionInputs {
+                plan_version: 2,
+                rates: vec![],
+            },
+        });
+        let value = serde_json::to_value(&risk).expect("serializes");
+        assert_eq!(value["kind"], "departure_at_risk");
+        assert_eq!(risk.at(), 8);
+        let back: EventBody = serde_json::from_value(value).expect("parses");
+        assert_eq!(back, risk);
     }
 
     #[test]

@@ -140,6 +140,10 @@ pub struct Order {
     /// The departure stop it is delivered to.
     pub stop: String,
     pub lines: Vec<OrderLine>,
+    /// Central will not move the order again: the site reported it picked,
+    /// so its departure and carrier are final.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub locked: bool,
 }
 
 /// One SKU and quantity on an order, picked in one zone.

@@ -42,6 +42,8 @@ pub enum Rejected {
     ControlChars,
     #[error("no subscription matches topic `{0}`")]
     NoSubscription(String),
+    #[error("payload is not a planner decision: {0}")]
+    NotADecision(String),
 }
 
 /// Decode one message of `sub` received on `topic`.
@@ -61,13 +63,7 @@ pub fn decode(
     let text = std::str::from_utf8(payload).map_err(|e| Rejected::NotUtf8(e.valid_up_to()))?;
     match sub.format {
         PayloadFormat::Text => decode_text(sub, topic, text, received_at),
-        PayloadFormat::Json => {
-            let mapping = sub
-                .mapping
-                .as_ref()
-                .expect("validated config: json subscriptions have a mapping");
-            decode_json(sub, mapping, text, received_at)
-        }
+        PayloadFormat::Json => decode_json(sub, text, received_at),
     }
 }
 
@@ -133,6 +129,8 @@ impl Fields<'_> {
             "line" => &self.mapping.line,
             "qty" => &self.mapping.qty,
             "status" => &self.mapping.status,
+            "sku" => &self.mapping.sku,
+            "zone" => &self.mapping.zone,
             "timestamp" => &self.mapping.timestamp,
             _ => &None,
         }
@@ -151,6 +149,8 @@ impl Fields<'_> {
             "order" => &self.mapping.order,
             "wave" => &self.mapping.wave,
             "status" => &self.mapping.status,
+            "sku" => &self.mapping.sku,
+            "qty" => &self.mapping.qty,
             _ => &None,
         };
         Rejected::Missing {
@@ -209,6 +209,18 @@ impl Fields<'_> {
         }
     }
 
+    /// A required quantity that may be negative (a stock change).
+    fn signed_qty(&self) -> Result<i64, Rejected> {
+        let (v, pointer) = self.get("qty").ok_or_else(|| self.missing("qty"))?;
+        v.as_i64().ok_or_else(|| {
+            mistyped(
+                "qty",
+                pointer,
+                format!("should be an integer, found {}", short(v)),
+            )
+        })
+    }
+
     /// Milliseconds since the epoch as an integer, or an RFC 3339 string.
     fn timestamp(&self, received_at: Millis) -> Result<Millis, Rejected> {
         let Some((v, pointer)) = self.get("timestamp") else {
@@ -262,16 +274,15 @@ fn short(v: &Value) -> String {
     }
 }
 
-fn decode_json(
-    sub: &Subscription,
-    mapping: &FieldMapping,
-    text: &str,
-    received_at: Millis,
-) -> Result<Decoded, Rejected> {
+fn decode_json(sub: &Subscription, text: &str, received_at: Millis) -> Result<Decoded, Rejected> {
     let root: Value = serde_json::from_str(text).map_err(|e| Rejected::BadJson(e.to_string()))?;
     if !root.is_object() {
         return Err(Rejected::NotObject);
     }
+    let Some(mapping) = sub.mapping.as_ref() else {
+        // Validated config: only decisions come without a mapping.
+        return decode_decision(root);
+    };
     let f = Fields {
         root: &root,
         mapping,
@@ -324,8 +335,35 @@ fn decode_json(
             status: f.required("status")?,
             at,
         },
+        EventKind::InventorySnapshot => EventBody::InventorySnapshot {
+            sku: f.required("sku")?,
+            qty: f.qty()?.ok_or_else(|| f.missing("qty"))?,
+            zone: f.ident("zone")?,
+            at,
+        },
+        EventKind::InventoryDelta => EventBody::InventoryDelta {
+            sku: f.required("sku")?,
+            qty: f.signed_qty()?,
+            at,
+        },
+        EventKind::Decision => {
+            let decision = serde_json::from_value(root.clone())
+                .map_err(|e| Rejected::NotADecision(e.to_string()))?;
+            EventBody::Decision(decision)
+        }
     };
     Ok(Decoded { body, source_id })
+}
+
+/// A planner decision without a mapping: the whole payload, as the planner
+/// publishes it on `{prefix}/{site}/decisions/{kind}`.
+fn decode_decision(root: Value) -> Result<Decoded, Rejected> {
+    let decision =
+        serde_json::from_value(root).map_err(|e| Rejected::NotADecision(e.to_string()))?;
+    Ok(Decoded {
+        body: EventBody::Decision(decision),
+        source_id: None,
+    })
 }
 
 #[cfg(test)]
@@ -350,6 +388,8 @@ mod tests {
                 line: Some("/line".into()),
                 qty: Some("/qty".into()),
                 status: Some("/status".into()),
+                sku: Some("/sku".into()),
+                zone: Some("/zone".into()),
                 timestamp: Some("/ts".into()),
             }),
         }
@@ -474,10 +514,80 @@ mod tests {
         );
     }
 
+    const ALL_KINDS: [EventKind; 7] = [
+        EventKind::Scan,
+        EventKind::PickComplete,
+        EventKind::WaveReleased,
+        EventKind::OrderStatus,
+        EventKind::InventorySnapshot,
+        EventKind::InventoryDelta,
+        EventKind::Decision,
+    ];
+
+    #[test]
+    fn inventory_events_decode_and_a_snapshot_is_never_negative() {
+        let snap = json_sub(EventKind::InventorySnapshot);
+        let d = decode(
+            &snap,
+            "t",
+            br#"{"sku":"SKU-9","qty":120,"zone":"chill","ts":4}"#,
+            0,
+            1024,
+        )
+        .expect("decodes");
+        assert_eq!(
+            d.body,
+            EventBody::InventorySnapshot {
+                sku: "SKU-9".into(),
+                qty: 120,
+                zone: Some("chill".into()),
+                at: 4
+            }
+        );
+        let err =
+            decode(&snap, "t", br#"{"sku":"SKU-9","qty":-1}"#, 0, 1024).expect_err("negative");
+        assert!(err.to_string().contains("non-negative"), "{err}");
+        let err = decode(&snap, "t", br#"{"sku":"SKU-9"}"#, 0, 1024).expect_err("no qty");
+        assert!(
+            err.to_string().contains("`qty` (at /qty) is missing"),
+            "{err}"
+        );
+        let d = decode(
+            &json_sub(EventKind::InventoryDelta),
+            "t",
+            br#"{"sku":"SKU-9","qty":-4}"#,
+            7,
+            1024,
+        )
+        .expect("decodes");
+        assert_eq!(
+            d.body,
+            EventBody::InventoryDelta {
+                sku: "SKU-9".into(),
+                qty: -4,
+                at: 7
+            }
+        );
+    }
+
+    #[test]
+    fn a_decision_is_the_whole_payload() {
+        let sub = Subscription {
+            mapping: None,
+            ..json_sub(EventKind::Decision)
+        };
+        let payload = br#"{"kind":"departure_at_risk","departure":"D1","status":"raised","probability":0.9,"slack_ms":-600000,"predicted_ready":20,"cutoff":10,"reason":{"cause":"loading","lines":4},"at":5,"inputs":{"plan_version":3,"rates":[]}}"#;
+        let d = decode(&sub, "t", payload, 0, 4096).expect("decodes");
+        assert_eq!(d.body.kind(), "departure_at_risk");
+        assert_eq!(d.body.at(), 5);
+        let err = decode(&sub, "t", br#"{"kind":"lunch"}"#, 0, 4096).expect_err("not a decision");
+        assert!(err.to_string().contains("not a planner decision"), "{err}");
+    }
+
     proptest! {
         #[test]
         fn decoders_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            for kind in [EventKind::Scan, EventKind::PickComplete, EventKind::WaveReleased, EventKind::OrderStatus] {
+            for kind in ALL_KINDS {
                 let _ = decode(&json_sub(kind), "wms/x/events", &bytes, 0, 256);
             }
             let _ = decode(&text_sub(), "scanners/x/scan", &bytes, 0, 256);
@@ -495,7 +605,7 @@ mod tests {
         ) {
             let body: Vec<String> = keys.iter().zip(vals.iter()).map(|(k, v)| format!("\"{k}\":{v}")).collect();
             let payload = format!("{{{}}}", body.join(","));
-            for kind in [EventKind::Scan, EventKind::PickComplete, EventKind::WaveReleased, EventKind::OrderStatus] {
+            for kind in ALL_KINDS {
                 let _ = decode(&json_sub(kind), "wms/x/events", payload.as_bytes(), 0, 4096);
             }
         }

@@ -835,6 +835,7 @@ mod tests {
                             id: format!("W{w}-O{o}"),
                             departure: format!("D{}", d % cutoffs.len()),
                             stop: "s".into(),
+                            locked: false,
                             lines: lines
                                 .iter()
                                 .enumerate()

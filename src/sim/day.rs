@@ -333,6 +333,7 @@ impl Day {
                         departure: d.id.clone(),
                         stop,
                         lines: order_lines,
+                        locked: false,
                     },
                     arrival: order_cutoff - ahead,
                     work,

@@ -110,6 +110,11 @@ impl LogReader {
         })
     }
 
+    /// The plan the agent applies (the newest it stored).
+    pub fn current_plan(&self) -> Result<Option<super::StoredPlan>, StoreError> {
+        current_plan(&self.conn)
+    }
+
     pub fn summary(&self) -> Result<Summary, StoreError> {
         let site = meta(&self.conn, "site")?.unwrap_or_default();
         let epoch = meta(&self.conn, "epoch")?

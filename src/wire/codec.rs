@@ -194,6 +194,8 @@ fn body_to_wire<'a>(
         EventBody::DoorChanged { .. }
         | EventBody::DeviceOnline { .. }
         | EventBody::DeviceOffline { .. }
+        | EventBody::InventorySnapshot { .. }
+        | EventBody::InventoryDelta { .. }
         | EventBody::Decision(_) => {
             WireBody::Json(serde_json::to_string(body).expect("event bodies always serialize"))
         }
@@ -401,7 +403,7 @@ mod tests {
     }
 
     #[test]
-    fn door_and_device_events_round_trip_as_json_bodies() {
+    fn door_device_inventory_and_decision_events_round_trip_as_json_bodies() {
         use crate::domain::door::DeviceError;
         use crate::domain::{DoorState, StoredEvent};
         let bodies = vec![
@@ -423,6 +425,31 @@ mod tests {
                 device: "plc-1".into(),
                 at: 1_795_000_000_200,
             },
+            EventBody::InventorySnapshot {
+                sku: "SKU-1".into(),
+                qty: 12,
+                zone: None,
+                at: 1_795_000_000_210,
+            },
+            EventBody::InventoryDelta {
+                sku: "SKU-1".into(),
+                qty: -3,
+                at: 1_795_000_000_220,
+            },
+            EventBody::Decision(crate::domain::Decision::OrderDeferralProposed {
+                order: "SO-1".into(),
+                from_departure: "D1".into(),
+                to_departure: "D2".into(),
+                stop: "north".into(),
+                remaining_lines: 4,
+                predicted_ready: 1_795_000_900_000,
+                cutoff: 1_795_000_800_000,
+                at: 1_795_000_000_230,
+                inputs: crate::domain::decision::DecisionInputs {
+                    plan_version: 3,
+                    rates: vec![],
+                },
+            }),
         ];
         let events: Vec<StoredEvent> = bodies
             .into_iter()

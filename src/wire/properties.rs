@@ -74,6 +74,14 @@ fn body() -> impl Strategy<Value = EventBody> {
             status,
             at
         }),
+        (text(), any::<i64>(), opt(), time()).prop_map(|(sku, qty, zone, at)| {
+            EventBody::InventorySnapshot { sku, qty, zone, at }
+        }),
+        (text(), any::<i64>(), time()).prop_map(|(sku, qty, at)| EventBody::InventoryDelta {
+            sku,
+            qty,
+            at
+        }),
     ]
 }
 

@@ -240,10 +240,15 @@ impl Agent {
 
     /// An agent whose config ends with `extra` (e.g. `[uplink]`, `[modbus]`).
     pub fn with_extra(broker_port: u16, extra: &str) -> Agent {
+        Self::for_site("dc-test", broker_port, extra)
+    }
+
+    /// An agent of site `site` whose config ends with `extra`.
+    pub fn for_site(site: &str, broker_port: u16, extra: &str) -> Agent {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("dockside.toml");
         let text = format!(
-            "site = \"dc-test\"\ndata_dir = \"{data}\"\n[store]\nbatch_max_delay_ms = 5\n[site_broker]\nhost = \"127.0.0.1\"\nport = {broker_port}\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n{SUBSCRIPTIONS}\n{extra}",
+            "site = \"{site}\"\ndata_dir = \"{data}\"\n[store]\nbatch_max_delay_ms = 5\n[site_broker]\nhost = \"127.0.0.1\"\nport = {broker_port}\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n{SUBSCRIPTIONS}\n{extra}",
             data = dir.path().join("data").display(),
         );
         std::fs::write(&config, text).expect("agent config");
@@ -351,6 +356,14 @@ impl Agent {
             Ok(())
         });
         out
+    }
+
+    /// The plan the agent applies (the newest central sent it).
+    pub fn plan(&self) -> Option<dockside::store::StoredPlan> {
+        dockside::store::LogReader::open(&self.db())
+            .ok()?
+            .current_plan()
+            .ok()?
     }
 
     pub fn summary(&self) -> Option<dockside::store::Summary> {
