@@ -124,6 +124,9 @@ impl Uplink {
         let options = link::mqtt_options(&config.broker, client_id, 1024 * 1024)?;
         let outbox = Outbox::open(db, site)?;
         let acked = outbox.synced_upto()?;
+        writer
+            .disk_cap_bytes
+            .store(config.max_disk_mb * 1024 * 1024, Ordering::SeqCst);
         let (plans, plan_rx) = watch::channel(outbox.current_plan()?);
         Ok((
             Uplink {

@@ -22,6 +22,8 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("database is corrupt: {0}")]
     Corrupt(String),
+    #[error("the log is at uplink.max_disk_mb: what the writer held was not committed (the broker redelivers it)")]
+    AtCap,
     #[error("the writer has stopped")]
     WriterGone,
     #[error(transparent)]

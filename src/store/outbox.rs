@@ -94,19 +94,9 @@ impl Outbox {
         Ok(n)
     }
 
-    /// Bytes the log uses: pages in use (freed pages are reused, so the
-    /// file does not shrink after pruning) plus the WAL.
+    /// Bytes the log uses (see [`used_bytes`]).
     pub fn used_bytes(&self) -> Result<u64, StoreError> {
-        let (pages, free, size): (i64, i64, i64) = self.conn.query_row(
-            "SELECT p.page_count, f.freelist_count, s.page_size
-             FROM pragma_page_count() p, pragma_freelist_count() f, pragma_page_size() s",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        let wal = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
-        Ok(((pages - free).max(0) * size) as u64 + wal)
+        used_bytes(&self.conn, &self.path)
     }
 
     /// Checkpoint the WAL into the database and truncate it, so its space
@@ -180,6 +170,21 @@ pub(crate) fn current_plan(conn: &Connection) -> Result<Option<StoredPlan>, Stor
             },
         )
         .optional()?)
+}
+
+/// Bytes the log at `path` uses: pages in use (freed pages are reused, so
+/// the file does not shrink after pruning) plus the WAL.
+pub(crate) fn used_bytes(conn: &Connection, path: &Path) -> Result<u64, StoreError> {
+    let (pages, free, size): (i64, i64, i64) = conn.query_row(
+        "SELECT p.page_count, f.freelist_count, s.page_size
+         FROM pragma_page_count() p, pragma_freelist_count() f, pragma_page_size() s",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let mut wal = path.to_path_buf().into_os_string();
+    wal.push("-wal");
+    let wal = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
+    Ok(((pages - free).max(0) * size) as u64 + wal)
 }
 
 pub(crate) fn disk_bytes(path: &Path) -> u64 {

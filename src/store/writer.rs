@@ -2,7 +2,7 @@
 //! then hands back each message's ack ticket, in arrival order.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, ErrorCode};
 
 use super::double_scan::{self, RecentScans};
+use super::outbox::used_bytes;
 use super::{open_for_write, Identity, StoreError};
 use crate::config::StoreConfig;
 use crate::domain::{time::now_ms, EventBody, Millis};
@@ -58,9 +59,13 @@ pub struct WriterStats {
     pub stopping: AtomicBool,
     /// Signalled after every commit (the uplink waits on it for new events).
     pub committed: tokio::sync::Notify,
-    /// Set by the uplink while the log is at its disk cap (`uplink.max_disk_mb`)
-    /// with nothing synced left to prune: intake holds, as on a full disk.
+    /// Set while the log is at its disk cap (`uplink.max_disk_mb`): by the
+    /// writer before a commit that would go past it, by the uplink's check
+    /// after pruning. Intake holds, as on a full disk, until the uplink's
+    /// check finds the log below the cap again.
     pub at_cap: AtomicBool,
+    /// The cap in bytes (0: none); set by the uplink.
+    pub disk_cap_bytes: AtomicU64,
     /// Set while the writer works (a commit attempt, acks, pruning); clear
     /// while it waits for records, i.e. nothing is queued.
     pub busy: AtomicBool,
@@ -89,7 +94,7 @@ impl<A: Send + 'static> Writer<A> {
     ) -> Result<Writer<A>, StoreError> {
         let (conn, epoch) = open_for_write(path, site)?;
         let stats = Arc::new(WriterStats::default());
-        let mut state = State::load(conn, config.clone(), Arc::clone(&stats))?;
+        let mut state = State::load(conn, path, config.clone(), Arc::clone(&stats))?;
         // Small on purpose: when the writer falls behind, the MQTT loop waits
         // here, stops reading its socket, and the broker holds the messages.
         // (mosquitto's max_inflight_messages does not bound this by itself.)
@@ -133,6 +138,7 @@ struct State {
     recent_scans: RecentScans,
     stats: Arc<WriterStats>,
     last_prune: Instant,
+    path: PathBuf,
 }
 
 enum Failure {
@@ -158,6 +164,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 impl State {
     fn load(
         conn: Connection,
+        path: &Path,
         config: StoreConfig,
         stats: Arc<WriterStats>,
     ) -> Result<State, StoreError> {
@@ -176,6 +183,7 @@ impl State {
             recent_scans: RecentScans::default(),
             stats,
             last_prune: Instant::now(),
+            path: path.to_path_buf(),
         };
         state.reload_recent_scans()?;
         Ok(state)
@@ -252,17 +260,16 @@ impl State {
             self.stats.beat.beat();
             #[cfg(debug_assertions)]
             fault::wedge_while_asked();
-            let attempt = if self.stats.at_cap.load(Ordering::SeqCst) {
-                Err(Failure::Retry(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
-                    Some(
-                        "the log is at uplink.max_disk_mb and nothing synced is left to prune"
-                            .into(),
-                    ),
-                )))
-            } else {
-                self.commit(batch)
-            };
+            if self.at_cap()? {
+                // Held until the uplink's check prunes below the cap; the
+                // broker keeps the messages meanwhile.
+                if self.stats.stopping.load(Ordering::SeqCst) {
+                    return Err(StoreError::AtCap);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            let attempt = self.commit(batch);
             match attempt {
                 Ok(()) => {
                     if self.stats.disk_full.swap(false, Ordering::SeqCst) {
@@ -292,6 +299,24 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Whether the log is at its disk cap. Checked before every commit, so
+    /// intake overshoots the cap by one batch at most, however fast it comes.
+    fn at_cap(&self) -> Result<bool, StoreError> {
+        if self.stats.at_cap.load(Ordering::SeqCst) {
+            return Ok(true);
+        }
+        let cap = self.stats.disk_cap_bytes.load(Ordering::SeqCst);
+        if cap == 0 || used_bytes(&self.conn, &self.path)? < cap {
+            return Ok(false);
+        }
+        self.stats.at_cap.store(true, Ordering::SeqCst);
+        tracing::error!(
+            last_seq = self.next_seq - 1,
+            "ALARM store: the log is at uplink.max_disk_mb; intake holds (the site broker keeps the messages) until central acknowledges the backlog"
+        );
+        Ok(true)
     }
 
     fn commit<A>(&mut self, batch: &[Record<A>]) -> Result<(), Failure> {
