@@ -50,7 +50,10 @@ pub struct Departure {
     pub orders: BTreeSet<String>,
     /// The site's planner says it may miss its cutoff: (probability, slack ms).
     pub risk: Option<(f64, i64)>,
-    /// The planner's predicted ready time, if it gave one.
+    /// The site planner's predicted ready time while its report stands: a
+    /// raised risk until cleared, a retime until back on schedule. Dropped
+    /// then, since the site sends nothing more while all is well and a stale
+    /// prediction would keep orders off a departure that has recovered.
     pub predicted_ready: Option<Millis>,
     /// Our waves of it the site has released (new orders go to the next).
     pub waves_released: u32,
@@ -200,14 +203,25 @@ impl Site {
 
     /// Probability that `lines` more lines on the departure of `slot` are not
     /// ready by its cutoff: the work queued up to it against the time left,
-    /// with the rate's uncertainty, or what the site reported, if worse.
+    /// with the rate's uncertainty, or, if worse, the site's predicted ready
+    /// time plus these lines' picking and loading, or the probability the
+    /// site reported.
     pub fn p_late(&self, slot: &Slot, lines: u64, now: Millis, cv_default: f64) -> f64 {
         let d = &self.departures[&slot.key];
         let rate = self.rate();
         let work_h = (slot.cum_lines + lines) as f64 / rate;
         let avail_h = (slot.key.0 - self.lead_ms(lines) - now) as f64 / HOUR_MS;
         let sd_h = self.rate_cv(cv_default) * work_h + 0.1;
-        let mut p = crate::plan::forecast::normal_cdf(-(avail_h - work_h) / sd_h);
+        let mut slack_h = avail_h - work_h;
+        if let Some(ready) = d.predicted_ready {
+            // The site knows its floor better than our queue model; lines we
+            // added since its report are not counted here (our model counts
+            // them, and the site re-reports if they make it late).
+            let own_h = lines as f64 / rate
+                + (self.load.load_ms(lines) - self.load.load_ms(0)) as f64 / HOUR_MS;
+            slack_h = slack_h.min((slot.key.0 - ready) as f64 / HOUR_MS - own_h);
+        }
+        let mut p = crate::plan::forecast::normal_cdf(-slack_h / sd_h);
         if let Some((reported, _)) = d.risk {
             p = p.max(reported);
         }
@@ -500,14 +514,15 @@ fn apply_decision(s: &mut Site, decision: &Decision) -> Follow {
                 .departures
                 .get_mut(&key)
                 .expect("indexed departures exist");
-            d.predicted_ready = Some(*predicted_ready);
             match status {
                 RiskStatus::Raised => {
                     d.risk = Some((probability.clamp(0.0, 1.0), *slack_ms));
+                    d.predicted_ready = Some(*predicted_ready);
                     Follow::AtRisk(key)
                 }
                 RiskStatus::Cleared => {
                     d.risk = None;
+                    d.predicted_ready = None;
                     Follow::None
                 }
             }
@@ -525,6 +540,8 @@ fn apply_decision(s: &mut Site, decision: &Decision) -> Follow {
         },
         Decision::DepartureRetimed {
             departure,
+            scheduled_at,
+            retimed_to,
             predicted_ready,
             ..
         } => {
@@ -533,7 +550,8 @@ fn apply_decision(s: &mut Site, decision: &Decision) -> Follow {
                 .get(departure)
                 .and_then(|k| s.departures.get_mut(k))
             {
-                d.predicted_ready = Some(*predicted_ready);
+                // Back on schedule: the site has slack again.
+                d.predicted_ready = (retimed_to != scheduled_at).then_some(*predicted_ready);
             }
             Follow::None
         }

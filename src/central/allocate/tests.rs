@@ -414,6 +414,111 @@ fn restored_orders_give_the_same_plans() {
     );
 }
 
+/// A `departure_at_risk` of dc-a's 12:00 "fast" (cutoff T0 + 4 h) with the
+/// site's predicted ready time.
+fn risk_of_noon(status: RiskStatus, probability: f64, ready: i64) -> EventBody {
+    let cutoff = T0 + 4 * HOUR;
+    EventBody::Decision(Decision::DepartureAtRisk {
+        departure: "fast-20261125-1200".into(),
+        status,
+        probability,
+        slack_ms: cutoff - ready,
+        predicted_ready: ready,
+        cutoff,
+        reason: RiskReason::Loading { lines: 1 },
+        at: T0 + HOUR,
+        inputs: DecisionInputs {
+            plan_version: 1,
+            rates: vec![],
+        },
+    })
+}
+
+/// A `departure_retimed` of dc-a's 12:00 "fast", scheduled to leave at 11:00.
+fn retime_of_noon(retimed_to: i64, ready: i64) -> EventBody {
+    EventBody::Decision(Decision::DepartureRetimed {
+        departure: "fast-20261125-1200".into(),
+        scheduled_at: T0 + 3 * HOUR,
+        retimed_to,
+        cutoff: T0 + 4 * HOUR,
+        predicted_ready: ready,
+        at: T0 + HOUR,
+        inputs: DecisionInputs {
+            plan_version: 1,
+            rates: vec![],
+        },
+    })
+}
+
+#[test]
+fn a_departure_the_site_predicts_ready_after_its_cutoff_takes_no_new_orders_until_cleared() {
+    let mut a = allocator(&[("dc-a", "A", 10)]);
+    // The site says 12:00 will be ready at 13:00, though only 60% likely late.
+    a.apply_events(
+        "dc-a",
+        &[risk_of_noon(RiskStatus::Raised, 0.6, T0 + 5 * HOUR)],
+        T0 + HOUR,
+    );
+    // North by T0 + 30 h: 17:00 (+12 h) still makes it, at the same price.
+    a.allocate(vec![order("O1", "north", 30, &[("A", 1)])], T0 + HOUR);
+    assert_eq!(where_(&a, "O1")[0].1, "fast-20261125-1700");
+    // By T0 + 17 h only 12:00 makes it: placed there, but as certainly late
+    // (the prediction), not at the reported 60%.
+    a.allocate(vec![order("O2", "north", 17, &[("A", 1)])], T0 + HOUR);
+    let sh = &shipments(&a, "O2")[0];
+    assert_eq!(sh.departure, "fast-20261125-1200");
+    assert_eq!(sh.p_late, 1.0, "{sh:?}");
+    // Cleared (ready 11:50 then): the prediction no longer counts, the
+    // departure is as good as any again.
+    a.apply_events(
+        "dc-a",
+        &[risk_of_noon(
+            RiskStatus::Cleared,
+            0.1,
+            T0 + 3 * HOUR + 50 * 60_000,
+        )],
+        T0 + HOUR,
+    );
+    a.allocate(vec![order("O3", "north", 30, &[("A", 1)])], T0 + HOUR);
+    let sh = &shipments(&a, "O3")[0];
+    assert_eq!(sh.departure, "fast-20261125-1200");
+    assert_eq!(sh.p_late, 0.0, "{sh:?}");
+}
+
+#[test]
+fn a_retimed_departure_takes_only_orders_that_fit_before_its_cutoff() {
+    let skus: Vec<String> = ["B", "C"]
+        .iter()
+        .flat_map(|p| (0..50).map(move |i| format!("{p}{i:03}")))
+        .chain(["A".to_string()])
+        .collect();
+    let stock: Vec<(&str, &str, i64)> = skus.iter().map(|k| ("dc-a", k.as_str(), 5)).collect();
+    let mut a = allocator(&stock);
+    // The site predicts 12:00 ready at 11:30: half an hour of slack, while
+    // our own queue model sees 2.5 h of free picking.
+    a.apply_events(
+        "dc-a",
+        &[retime_of_noon(
+            T0 + 3 * HOUR + HOUR / 2,
+            T0 + 3 * HOUR + HOUR / 2,
+        )],
+        T0 + HOUR,
+    );
+    // One line fits; fifty (half an hour at 100 lines/h) do not, and go to 17:00.
+    a.allocate(vec![order("O1", "north", 30, &[("A", 1)])], T0 + HOUR);
+    assert_eq!(where_(&a, "O1")[0].1, "fast-20261125-1200");
+    a.allocate(vec![many_lines("O2", "north", 30, 50, "B")], T0 + HOUR);
+    assert_eq!(where_(&a, "O2")[0].1, "fast-20261125-1700");
+    // Back on schedule: the prediction stops counting and 12:00 takes it.
+    a.apply_events(
+        "dc-a",
+        &[retime_of_noon(T0 + 3 * HOUR, T0 + 3 * HOUR + 5 * 60_000)],
+        T0 + HOUR,
+    );
+    a.allocate(vec![many_lines("O3", "north", 30, 50, "C")], T0 + HOUR);
+    assert_eq!(where_(&a, "O3")[0].1, "fast-20261125-1200");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
     #[test]
