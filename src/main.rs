@@ -117,6 +117,22 @@ enum CentralCommand {
 
 #[derive(Subcommand)]
 enum PlanCommand {
+    /// Dock-door sequencing: which vehicle at which door, when.
+    Docks {
+        /// A sequencing instance (JSON, see README), or the public benchmark's
+        /// CSV (../shared/benchmarks/tadumadze2020/instances.csv).
+        #[arg(long)]
+        input: PathBuf,
+        /// With a CSV: only this Problem_ID, with its full schedule.
+        #[arg(long)]
+        instance: Option<u32>,
+        /// Search time per instance, ms.
+        #[arg(long, default_value_t = 100)]
+        budget_ms: u64,
+        /// Seed of the search's perturbations.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Wave release, cutoff risk and triage.
     Waves {
         /// A plan (JSON, as central sends it), or {"plan", "config", "events"}.
@@ -370,6 +386,18 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Plan {
             what:
+                PlanCommand::Docks {
+                    input,
+                    instance,
+                    budget_ms,
+                    seed,
+                },
+        } => {
+            plan_docks(&input, instance, budget_ms, seed)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan {
+            what:
                 PlanCommand::Waves {
                     input,
                     at,
@@ -453,6 +481,78 @@ fn plan_waves(input: &std::path::Path, at: Option<&str>, round_s: u64) -> anyhow
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &outcome)?;
     writeln!(out)?;
+    Ok(())
+}
+
+fn plan_docks(
+    input: &std::path::Path,
+    instance: Option<u32>,
+    budget_ms: u64,
+    seed: u64,
+) -> anyhow::Result<()> {
+    use dockside::plan::docks::{outcome, tadumadze, DockProblem, Rounds};
+
+    let text = std::fs::read_to_string(input)
+        .with_context(|| format!("cannot read {}", input.display()))?;
+    // The search stops at its round limit or when the time is up.
+    let run = |p: &DockProblem| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(budget_ms);
+        let mut rounds = Rounds(dockside::plan::docks::DockConfig::default().max_rounds);
+        let started = std::time::Instant::now();
+        let mut budget = || {
+            dockside::plan::docks::Budget::exhausted(&mut rounds)
+                || std::time::Instant::now() >= deadline
+        };
+        let out = outcome::plan(p, seed, &mut budget);
+        (out, started.elapsed().as_secs_f64() * 1000.0)
+    };
+    let mut stdout = std::io::stdout().lock();
+    if text.starts_with("Problem_ID,") {
+        let all = tadumadze::parse(&text).with_context(|| format!("{}", input.display()))?;
+        let mut rows = Vec::new();
+        for inst in all
+            .iter()
+            .filter(|i| instance.map_or(true, |id| i.id == id))
+        {
+            let (out, ms) = run(&inst.problem);
+            let out = out.with_context(|| format!("instance {} ({})", inst.id, inst.name))?;
+            let unit = tadumadze::UNIT_MS as f64;
+            let mut row = serde_json::json!({
+                "id": inst.id,
+                "name": inst.name,
+                "doors": inst.problem.doors.len(),
+                "vehicles": inst.problem.vehicles.len(),
+                "feasible": out.figures.feasible,
+                "late": out.figures.late,
+                "overruns": out.figures.overruns,
+                "weighted_tardiness": out.figures.weighted_tardiness_ms as f64 / unit,
+                "edd": {"feasible": out.baselines.edd.feasible, "late": out.baselines.edd.late,
+                        "weighted_tardiness": out.baselines.edd.weighted_tardiness_ms as f64 / unit},
+                "fcfs": {"feasible": out.baselines.fcfs.feasible, "late": out.baselines.fcfs.late,
+                        "weighted_tardiness": out.baselines.fcfs.weighted_tardiness_ms as f64 / unit},
+                "ms": (ms * 10.0).round() / 10.0,
+            });
+            if instance.is_some() {
+                row["schedule"] = serde_json::to_value(&out)?;
+            }
+            rows.push(row);
+        }
+        anyhow::ensure!(
+            !rows.is_empty(),
+            "{}: no instance {}",
+            input.display(),
+            instance.unwrap_or(0)
+        );
+        serde_json::to_writer_pretty(&mut stdout, &rows)?;
+    } else {
+        let p: DockProblem = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a sequencing instance", input.display()))?;
+        let (out, _) = run(&p);
+        let out =
+            out.with_context(|| format!("{}: the instance is not usable", input.display()))?;
+        serde_json::to_writer_pretty(&mut stdout, &out)?;
+    }
+    writeln!(stdout)?;
     Ok(())
 }
 

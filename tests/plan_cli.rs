@@ -96,3 +96,79 @@ fn a_bad_time_or_plan_says_what_to_fix() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("freezer"));
 }
+
+#[test]
+fn plan_docks_keeps_the_docked_vehicle_and_the_reefer_at_the_reefer_door() {
+    let out = dockside(&["plan", "docks", "--input", &example("docks.json")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let assignments = v["assignments"].as_array().expect("assignments");
+    assert_eq!(assignments.len(), 6);
+    let door_of = |vehicle: &str| {
+        assignments
+            .iter()
+            .find(|a| a["vehicle"] == vehicle)
+            .and_then(|a| a["door"].as_str())
+            .expect("every vehicle is assigned")
+            .to_owned()
+    };
+    assert_eq!(door_of("DEP-0900-LEEDS"), "D01", "frozen at its door");
+    assert_eq!(
+        door_of("DEP-1000-CHILLED"),
+        "R01",
+        "only the reefer door takes it"
+    );
+    assert_eq!(v["figures"]["feasible"], true);
+    // Nothing loads at D03 before it is back in service at 12:36:40.
+    assert!(assignments
+        .iter()
+        .filter(|a| a["door"] == "D03")
+        .all(|a| a["start"].as_str().expect("RFC 3339") >= "2026-11-18T12:36:40"));
+}
+
+#[test]
+fn plan_docks_reads_the_public_benchmark() {
+    let csv = format!(
+        "{}/../shared/benchmarks/tadumadze2020/instances.csv",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = dockside(&["plan", "docks", "--input", &csv, "--instance", "81"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let row = &v[0];
+    assert_eq!(row["name"], "R_50x10_μ30_σ6_λ3_k2.5_Nr01");
+    assert_eq!(
+        (row["doors"].as_u64(), row["vehicles"].as_u64()),
+        (Some(10), Some(50))
+    );
+    assert_eq!(
+        row["schedule"]["assignments"].as_array().map(Vec::len),
+        Some(50)
+    );
+}
+
+#[test]
+fn plan_docks_names_what_is_wrong_with_an_instance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.json");
+    std::fs::write(
+        &path,
+        r#"{"doors":[{"id":"D1","open_from":0}],"vehicles":[{"id":"V1","arrival":0,"release":0,"due":1,"load_ms":[null]}]}"#,
+    )
+    .expect("write");
+    let out = dockside(&["plan", "docks", "--input", path.to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("V1") && err.contains("can use no door"),
+        "{err}"
+    );
+}

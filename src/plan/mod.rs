@@ -6,6 +6,7 @@
 //! [`Planner::decide`] on a timer: the same inputs at the same times give
 //! the same decisions, so a stored log can be replayed to explain them.
 
+pub mod docks;
 pub mod forecast;
 pub mod model;
 pub mod rates;
