@@ -132,8 +132,11 @@ fn plan_docks_keeps_the_docked_vehicle_and_the_reefer_at_the_reefer_door() {
 
 #[test]
 fn plan_docks_reads_the_public_benchmark() {
+    // Instance 81 of the 300, copied with the header from
+    // ../shared/benchmarks/tadumadze2020/instances.csv (CC BY 4.0, Tadumadze,
+    // Emde & Diefenbach 2020), so a clone without ../shared runs it too.
     let csv = format!(
-        "{}/../shared/benchmarks/tadumadze2020/instances.csv",
+        "{}/tests/data/tadumadze2020-81.csv",
         env!("CARGO_MANIFEST_DIR")
     );
     let out = dockside(&["plan", "docks", "--input", &csv, "--instance", "81"]);

@@ -230,6 +230,7 @@ pub fn render_event_line(e: &StoredEvent) -> String {
                 .unwrap_or_default()
         ),
         EventBody::InventoryDelta { sku, qty, .. } => format!("{sku} {qty:+}"),
+        EventBody::VehicleArrived { departure, .. } => format!("departure {departure}"),
         EventBody::Decision(d) => render_decision(d),
     };
     format!(

@@ -87,6 +87,8 @@ pub enum EventKind {
     InventorySnapshot,
     /// A change to one SKU on hand (`sku`, signed `qty`).
     InventoryDelta,
+    /// A departure's vehicle at the gate (`departure`).
+    VehicleArrived,
     /// A planner decision as the planner publishes it (the whole payload:
     /// `{"kind": "departure_at_risk", ...}`); no mapping but an optional `id`.
     Decision,
@@ -101,6 +103,7 @@ impl EventKind {
             EventKind::OrderStatus => "order_status",
             EventKind::InventorySnapshot => "inventory_snapshot",
             EventKind::InventoryDelta => "inventory_delta",
+            EventKind::VehicleArrived => "vehicle_arrived",
             EventKind::Decision => "decision",
         }
     }
@@ -120,6 +123,7 @@ impl EventKind {
             EventKind::OrderStatus => (&["order", "status"], &["id", "timestamp"]),
             EventKind::InventorySnapshot => (&["sku", "qty"], &["id", "zone", "timestamp"]),
             EventKind::InventoryDelta => (&["sku", "qty"], &["id", "timestamp"]),
+            EventKind::VehicleArrived => (&["departure"], &["id", "timestamp"]),
             EventKind::Decision => (&[], &["id"]),
         }
     }
@@ -139,11 +143,20 @@ pub struct FieldMapping {
     pub status: Option<String>,
     pub sku: Option<String>,
     pub zone: Option<String>,
+    pub departure: Option<String>,
     pub timestamp: Option<String>,
 }
 
 impl FieldMapping {
-    fn entries(&self) -> [(&'static str, &Option<String>); 12] {
+    /// The JSON pointer configured for `field`, if any.
+    pub fn pointer(&self, field: &str) -> Option<&str> {
+        self.entries()
+            .into_iter()
+            .find(|(name, _)| *name == field)
+            .and_then(|(_, p)| p.as_deref())
+    }
+
+    fn entries(&self) -> [(&'static str, &Option<String>); 13] {
         [
             ("id", &self.id),
             ("scanner", &self.scanner),
@@ -156,6 +169,7 @@ impl FieldMapping {
             ("status", &self.status),
             ("sku", &self.sku),
             ("zone", &self.zone),
+            ("departure", &self.departure),
             ("timestamp", &self.timestamp),
         ]
     }

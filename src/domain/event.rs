@@ -128,6 +128,12 @@ pub enum EventBody {
         qty: i64,
         at: Millis,
     },
+    /// A departure's vehicle is on site (gate-in at the yard, from the TMS
+    /// or the gatehouse): the dock sequencer may call it to a door.
+    VehicleArrived {
+        departure: String,
+        at: Millis,
+    },
     /// A decision of the site planner, logged like any event. It carries
     /// its own `kind` tag (`wave_release`, `departure_at_risk`, ...).
     #[serde(untagged)]
@@ -147,6 +153,7 @@ impl EventBody {
             EventBody::DeviceOffline { .. } => "device_offline",
             EventBody::InventorySnapshot { .. } => "inventory_snapshot",
             EventBody::InventoryDelta { .. } => "inventory_delta",
+            EventBody::VehicleArrived { .. } => "vehicle_arrived",
             EventBody::Decision(d) => d.kind(),
         }
     }
@@ -162,7 +169,8 @@ impl EventBody {
             | EventBody::DeviceOnline { at, .. }
             | EventBody::DeviceOffline { at, .. }
             | EventBody::InventorySnapshot { at, .. }
-            | EventBody::InventoryDelta { at, .. } => *at,
+            | EventBody::InventoryDelta { at, .. }
+            | EventBody::VehicleArrived { at, .. } => *at,
             EventBody::Decision(d) => d.at(),
         }
     }

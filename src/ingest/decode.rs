@@ -119,22 +119,7 @@ struct Fields<'a> {
 
 impl Fields<'_> {
     fn get(&self, field: &'static str) -> Option<(&Value, &str)> {
-        let pointer = match field {
-            "id" => &self.mapping.id,
-            "scanner" => &self.mapping.scanner,
-            "code" => &self.mapping.code,
-            "action" => &self.mapping.action,
-            "order" => &self.mapping.order,
-            "wave" => &self.mapping.wave,
-            "line" => &self.mapping.line,
-            "qty" => &self.mapping.qty,
-            "status" => &self.mapping.status,
-            "sku" => &self.mapping.sku,
-            "zone" => &self.mapping.zone,
-            "timestamp" => &self.mapping.timestamp,
-            _ => &None,
-        }
-        .as_deref()?;
+        let pointer = self.mapping.pointer(field)?;
         match self.root.pointer(pointer) {
             None | Some(Value::Null) => None,
             Some(v) => Some((v, pointer)),
@@ -142,20 +127,10 @@ impl Fields<'_> {
     }
 
     fn missing(&self, field: &'static str) -> Rejected {
-        let pointer = match field {
-            "scanner" => &self.mapping.scanner,
-            "code" => &self.mapping.code,
-            "action" => &self.mapping.action,
-            "order" => &self.mapping.order,
-            "wave" => &self.mapping.wave,
-            "status" => &self.mapping.status,
-            "sku" => &self.mapping.sku,
-            "qty" => &self.mapping.qty,
-            _ => &None,
-        };
+        let pointer = self.mapping.pointer(field);
         Rejected::Missing {
             field,
-            pointer: pointer.clone().unwrap_or_default(),
+            pointer: pointer.unwrap_or_default().to_owned(),
         }
     }
 
@@ -346,6 +321,10 @@ fn decode_json(sub: &Subscription, text: &str, received_at: Millis) -> Result<De
             qty: f.signed_qty()?,
             at,
         },
+        EventKind::VehicleArrived => EventBody::VehicleArrived {
+            departure: f.required("departure")?,
+            at,
+        },
         EventKind::Decision => {
             let decision = serde_json::from_value(root.clone())
                 .map_err(|e| Rejected::NotADecision(e.to_string()))?;
@@ -390,6 +369,7 @@ mod tests {
                 status: Some("/status".into()),
                 sku: Some("/sku".into()),
                 zone: Some("/zone".into()),
+                departure: Some("/dep".into()),
                 timestamp: Some("/ts".into()),
             }),
         }
@@ -514,15 +494,34 @@ mod tests {
         );
     }
 
-    const ALL_KINDS: [EventKind; 7] = [
+    const ALL_KINDS: [EventKind; 8] = [
         EventKind::Scan,
         EventKind::PickComplete,
         EventKind::WaveReleased,
         EventKind::OrderStatus,
         EventKind::InventorySnapshot,
         EventKind::InventoryDelta,
+        EventKind::VehicleArrived,
         EventKind::Decision,
     ];
+
+    #[test]
+    fn a_vehicle_arrival_names_its_departure() {
+        let sub = json_sub(EventKind::VehicleArrived);
+        let d = decode(&sub, "t", br#"{"dep":"DEP-0900","ts":11}"#, 0, 1024).expect("decodes");
+        assert_eq!(
+            d.body,
+            EventBody::VehicleArrived {
+                departure: "DEP-0900".into(),
+                at: 11
+            }
+        );
+        let err = decode(&sub, "t", br#"{"ts":11}"#, 0, 1024).expect_err("no departure");
+        assert!(
+            err.to_string().contains("`departure` (at /dep) is missing"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn inventory_events_decode_and_a_snapshot_is_never_negative() {

@@ -196,6 +196,7 @@ fn body_to_wire<'a>(
         | EventBody::DeviceOffline { .. }
         | EventBody::InventorySnapshot { .. }
         | EventBody::InventoryDelta { .. }
+        | EventBody::VehicleArrived { .. }
         | EventBody::Decision(_) => {
             WireBody::Json(serde_json::to_string(body).expect("event bodies always serialize"))
         }

@@ -437,7 +437,7 @@ impl Network {
                 // out_of_service (and back), which is what counts here.
                 Follow::None
             }
-            EventBody::Scan { .. } => Follow::None,
+            EventBody::Scan { .. } | EventBody::VehicleArrived { .. } => Follow::None,
             EventBody::Decision(decision) => {
                 let rates = &decision.inputs().rates;
                 if !rates.is_empty() {
