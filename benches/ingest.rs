@@ -194,9 +194,12 @@ fn main() {
     let rss_throughput_mib = peak_rss_kib(agent_pid(&agent)) as f64 / 1024.0;
 
     // Latency and RSS at 1,000 events/s, on a freshly started agent (the
-    // steady state a site sees): tail the log, stamping each new row.
+    // steady state a site sees): tail the log, stamping each new row. The
+    // restart waits out the double-scan window, or the agent would reload the
+    // last burst's scans (tens of thousands) to merge doubles against.
     let (status, _) = agent.terminate();
     assert!(status.success());
+    std::thread::sleep(Duration::from_secs(2));
     agent.start();
     agent.wait_subscribed(2);
     let count = latency_s * 1000;

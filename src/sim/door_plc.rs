@@ -351,11 +351,28 @@ impl RtuSim {
     }
 
     /// Put raw bytes on the line towards the agent (noise, a torn frame).
+    /// The line is non-blocking (it shares the server's descriptor): while
+    /// the agent is not reading (reopening its port, say) the pty's buffer
+    /// fills, and what still does not fit after a second is lost, as on a
+    /// real line whose receiver overruns.
     pub fn inject(&self, bytes: &[u8]) -> std::io::Result<()> {
-        self.line
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .write_all(bytes)
+        let mut line = self.line.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            match line.write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if std::time::Instant::now() >= deadline {
+                        tracing::debug!(lost = rest.len(), "door PLC sim: line full; noise lost");
+                        return Ok(());
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -73,9 +73,14 @@ impl Outbox {
         Ok(advanced)
     }
 
-    /// Delete at most `max_rows` synced events received before `before`.
-    /// Unsynced events are never deleted, nor the latest door and device
-    /// events (a restart compares the doors with them).
+    /// Delete at most `max_rows` synced events received before `before`,
+    /// oldest first, stopping at the first event still inside retention:
+    /// `received_at` follows `seq` (give or take a commit), and stopping
+    /// there keeps this a short walk from the start of the log rather than a
+    /// scan of every synced row each time it runs (with a million rows held,
+    /// that scan stalled the uplink for tens of milliseconds). Unsynced
+    /// events are never deleted, nor the latest door and device events (a
+    /// restart compares the doors with them).
     pub fn prune_synced(&mut self, before: Millis, max_rows: usize) -> Result<usize, StoreError> {
         let tx = self
             .conn
@@ -83,7 +88,9 @@ impl Outbox {
         let upto = synced_upto(&tx)?;
         let n = tx.execute(
             "DELETE FROM events WHERE seq IN
-               (SELECT seq FROM events WHERE seq <= ?1 AND received_at < ?2
+               (SELECT seq FROM events
+                  WHERE seq <= ?1
+                  AND seq < coalesce((SELECT seq FROM events WHERE received_at >= ?2 ORDER BY seq LIMIT 1), ?1 + 1)
                   AND seq NOT IN (SELECT max(seq) FROM events
                                   WHERE kind IN ('door_changed', 'device_online', 'device_offline')
                                   GROUP BY kind, json_extract(body, '$.door'), json_extract(body, '$.device'))

@@ -329,7 +329,12 @@ impl State {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
-            let mut seen_q = tx.prepare_cached("SELECT 1 FROM seen WHERE key = ?1")?;
+            // A key that must not repeat is claimed in one statement: no row
+            // inserted means it is held already (one index probe, not two).
+            let mut seen_claim = tx.prepare_cached(
+                "INSERT INTO seen (key, seen_at, by_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(key) DO NOTHING",
+            )?;
             let mut seen_i = tx.prepare_cached(
                 "INSERT INTO seen (key, seen_at, by_id) VALUES (?1, ?2, ?3)
                  ON CONFLICT(key) DO UPDATE SET seen_at = excluded.seen_at",
@@ -343,11 +348,14 @@ impl State {
             let mut tallies: Vec<(&str, i64)> = Vec::new();
             for r in batch {
                 if let Some((key, by_id)) = r.identity.key() {
-                    if r.identity.checks_seen() && seen_q.exists([&key[..]])? {
-                        *counts.entry("duplicates").or_default() += 1;
-                        continue;
+                    if r.identity.checks_seen() {
+                        if seen_claim.execute(params![&key[..], now, by_id])? == 0 {
+                            *counts.entry("duplicates").or_default() += 1;
+                            continue;
+                        }
+                    } else {
+                        seen_i.execute(params![&key[..], now, by_id])?;
                     }
-                    seen_i.execute(params![&key[..], now, by_id])?;
                 }
                 match &r.outcome {
                     Outcome::Event { body, source_id } => {
