@@ -14,7 +14,8 @@ use crate::domain::time::now_ms;
 use crate::domain::{Decision, EventBody, Millis, SitePlan, StoredEvent};
 use crate::ingest::site_mqtt::AckTicket;
 use crate::link::{self, LinkError};
-use crate::plan::{Planner, PlannerConfig};
+use crate::plan::docks::live::DockPlanner;
+use crate::plan::Planner;
 use crate::store::{Identity, LogReader, Outbox, Outcome, Record, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,9 +36,11 @@ pub enum PlanningError {
 const ROUND_MARGIN_MS: Millis = 1000;
 const READ_CHUNK: u64 = 2000;
 
-/// The planner fed from a log.
+/// The planners fed from a log: waves, and docks when configured (which
+/// take the wave planner's staging forecast each round).
 pub struct LogPlanner {
     planner: Planner,
+    docks: Option<DockPlanner>,
     reader: LogReader,
     /// The next event (seq) to hand to the planner.
     next_seq: i64,
@@ -49,10 +52,15 @@ pub struct LogPlanner {
 
 impl LogPlanner {
     /// Start at `from`: events received before it are not replayed.
-    pub fn new(config: PlannerConfig, reader: LogReader, from: Millis) -> Result<Self, StoreError> {
+    pub fn new(
+        config: &PlanningConfig,
+        reader: LogReader,
+        from: Millis,
+    ) -> Result<Self, StoreError> {
         let next_seq = reader.first_seq_since(from)?;
         Ok(LogPlanner {
-            planner: Planner::new(config),
+            planner: Planner::new(config.waves.clone()),
+            docks: config.docks.clone().map(DockPlanner::new),
             reader,
             next_seq,
             pending: VecDeque::new(),
@@ -76,8 +84,16 @@ impl LogPlanner {
                 Ok(mut plan) => {
                     // Central's version orders plans; the body's may be stale.
                     plan.version = stored.version;
-                    if let Err(e) = self.planner.set_plan(plan, stored.received_at) {
-                        tracing::error!(version = stored.version, error = %e, "planning: plan not usable; keeping the previous one");
+                    match self.planner.set_plan(plan.clone(), stored.received_at) {
+                        Ok(true) => {
+                            if let Some(docks) = &mut self.docks {
+                                docks.set_plan(&plan);
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::error!(version = stored.version, error = %e, "planning: plan not usable; keeping the previous one");
+                        }
                     }
                 }
                 Err(e) => {
@@ -100,8 +116,26 @@ impl LogPlanner {
             let e = self.pending.pop_front().expect("front exists");
             self.next_seq = e.seq + 1;
             self.planner.observe(&e.body, e.received_at);
+            if let Some(docks) = &mut self.docks {
+                docks.observe(&e.body, e.received_at);
+            }
         }
-        Ok(self.planner.decide(t))
+        let mut decisions = self.planner.decide(t);
+        if let Some(docks) = &mut self.docks {
+            let started = std::time::Instant::now();
+            decisions.extend(docks.decide(t, self.planner.staged()));
+            // The search stops on its round count, never on the clock (a
+            // replay must decide the same); the budget only warns.
+            let took = started.elapsed();
+            if took.as_millis() > u128::from(docks.config().budget_ms) {
+                tracing::warn!(
+                    took_ms = took.as_millis() as u64,
+                    budget_ms = docks.config().budget_ms,
+                    "planning: dock replan over its budget; lower planning.docks.max_rounds"
+                );
+            }
+        }
+        Ok(decisions)
     }
 }
 
@@ -154,7 +188,7 @@ impl Planning {
         }
         let reader = LogReader::open(&agent.db_path())?;
         let from = replay_start(now_ms(), config.replay_h);
-        let log = LogPlanner::new(config.waves.clone(), reader, from)?;
+        let log = LogPlanner::new(config, reader, from)?;
         let publisher = link::mqtt_options(
             &agent.site_broker,
             format!("{}-decisions", agent.site_client_id()),
@@ -271,7 +305,7 @@ pub fn replay(
         }
         Ok(())
     })?;
-    let mut log = LogPlanner::new(config.waves.clone(), reader, from)?;
+    let mut log = LogPlanner::new(config, reader, from)?;
     let mut t = round_at_or_after(from, round_ms);
     let (mut rounds, mut decisions) = (0, Vec::new());
     while t <= last_at {

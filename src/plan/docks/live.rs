@@ -1,0 +1,630 @@
+//! The dock sequencer in the agent, pure: live state built from events (door
+//! states, vehicle arrivals, the site plan, the wave planner's staging
+//! forecast), replanned only when something changed, with decisions
+//! (`dock_assignment`, `call_vehicle`, `loading_list`) issued only when what
+//! a driver or a dock display shows would change. No I/O, no clock: `now` is
+//! an argument and the search stops after a round count, so a replay of the
+//! same log gives the same decisions.
+//!
+//! Model (documented in `config/dockside.toml` and the README):
+//! - A door can take a departure when its `carriers` list is empty or names
+//!   the departure's carrier (reefer doors for the chilled carrier, say); its
+//!   loading time is the plan's load model (fixed + per line, all the
+//!   departure's lines) times the door's `load_factor` (distance from the
+//!   staging lanes).
+//! - `fault` / `out_of_service` doors take nothing; `vehicle_docked` /
+//!   `loading` hold their occupant (the vehicle called to that door, else the
+//!   first arrived vehicle planned there) frozen at the front; when the door
+//!   is free again the occupant has left.
+//! - A vehicle is planned once it is on the yard or expected within
+//!   `lookahead_h` (the plan's `vehicle_due`, else its scheduled time minus
+//!   its loading); it can start at a door no earlier than its arrival and
+//!   its goods staged.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::timing::Schedule;
+use super::{construct, search, DockDoor, DockProblem, DockVehicle, Rounds};
+use crate::domain::decision::{CallReason, DockInputs, DockReason, ListReason, LoadStop};
+use crate::domain::plan::Departure;
+use crate::domain::{Decision, DoorState, EventBody, Millis, SitePlan};
+
+const MIN: f64 = 60_000.0;
+
+/// `[planning.docks]`: the doors and the sequencer's tuning.
+/// Unknown keys are reported by the config parser (`serde_ignored`), with
+/// their path, like every other section's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LiveConfig {
+    /// The doors the sequencer may use, in the order displays list them.
+    pub doors: Vec<DoorSpec>,
+    /// Local-search passes and perturbation rounds per replan. The agent
+    /// stops on this count, never on the clock, so replays match.
+    pub max_rounds: u32,
+    /// Seed of the search's perturbations.
+    pub seed: u64,
+    /// A replan slower than this is logged as a warning (lower `max_rounds`);
+    /// it does not stop the search, which would make replays differ.
+    pub budget_ms: u64,
+    /// Vehicles docked or starting within this horizon keep their door.
+    pub frozen_horizon_min: f64,
+    /// Dwell charged per vehicle moved to another door (stability).
+    pub change_penalty_min: f64,
+    /// A departure's staging forecast moving by this much triggers a replan.
+    pub ready_shift_min: f64,
+    /// A planned start moving by this much re-issues the assignment.
+    pub start_shift_min: f64,
+    /// Call a vehicle from the yard this long before its planned start.
+    pub call_lead_min: f64,
+    /// Vehicles expected on site within this horizon are planned.
+    pub lookahead_h: f64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            doors: Vec::new(),
+            max_rounds: 200,
+            seed: 1,
+            budget_ms: 100,
+            frozen_horizon_min: 15.0,
+            change_penalty_min: 10.0,
+            ready_shift_min: 10.0,
+            start_shift_min: 10.0,
+            call_lead_min: 15.0,
+            lookahead_h: 4.0,
+        }
+    }
+}
+
+/// One dock door of the site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DoorSpec {
+    /// As the Modbus config and `door_changed` events name it.
+    pub id: String,
+    /// Loading time here relative to the plan's load model (distance to
+    /// the staging lanes): 1.2 takes 20% longer.
+    #[serde(default = "one")]
+    pub load_factor: f64,
+    /// Carriers whose trailers this door takes; empty: any.
+    #[serde(default)]
+    pub carriers: Vec<String>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn ms(min: f64) -> Millis {
+    (min * MIN) as Millis
+}
+
+/// A departure as the sequencer needs it.
+#[derive(Debug, Clone, PartialEq)]
+struct Dep {
+    plan: Departure,
+    /// Loading time at a door with factor 1.
+    load_ms: Millis,
+    /// In load order (reverse delivery order).
+    stops: Vec<LoadStop>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    door: usize,
+    start: Millis,
+    end: Millis,
+}
+
+/// Who is at a docked door.
+#[derive(Debug, Clone, PartialEq)]
+struct Occupant {
+    departure: Option<String>,
+    since: Millis,
+}
+
+/// The live dock planner. Feed it the plan, events and the staging forecast
+/// in log order; [`DockPlanner::decide`] each round.
+#[derive(Debug, Clone)]
+pub struct DockPlanner {
+    config: LiveConfig,
+    plan_version: u64,
+    deps: Vec<Dep>,
+    /// Door index -> state (config order); unknown doors start free.
+    doors: Vec<DoorState>,
+    occupants: BTreeMap<usize, Occupant>,
+    arrived: BTreeMap<String, Millis>,
+    /// Staging forecast used at the last replan.
+    planned_ready: BTreeMap<String, Millis>,
+    /// Latest schedule, and what was last issued per departure.
+    schedule: BTreeMap<String, Slot>,
+    issued: BTreeMap<String, Slot>,
+    /// Departure -> the door it was called to.
+    called: BTreeMap<String, usize>,
+    /// Loaded and gone (its door freed), or past its cutoff undocked.
+    done: BTreeSet<String>,
+    /// Loading lists last issued, and those to issue this round.
+    lists: BTreeMap<String, Vec<LoadStop>>,
+    pending_lists: Vec<(String, ListReason)>,
+    /// What changed since the last replan.
+    triggers: Vec<DockReason>,
+}
+
+impl DockPlanner {
+    pub fn new(config: LiveConfig) -> DockPlanner {
+        let doors = vec![DoorState::Free; config.doors.len()];
+        DockPlanner {
+            config,
+            plan_version: 0,
+            deps: Vec::new(),
+            doors,
+            occupants: BTreeMap::new(),
+            arrived: BTreeMap::new(),
+            planned_ready: BTreeMap::new(),
+            schedule: BTreeMap::new(),
+            issued: BTreeMap::new(),
+            called: BTreeMap::new(),
+            done: BTreeSet::new(),
+            lists: BTreeMap::new(),
+            pending_lists: Vec::new(),
+            triggers: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &LiveConfig {
+        &self.config
+    }
+
+    fn door_ix(&self, id: &str) -> Option<usize> {
+        self.config.doors.iter().position(|d| d.id == id)
+    }
+
+    /// Take a new plan: departures, planned doors, stops. Loading lists go
+    /// out for departures new to the plan or whose stops changed.
+    pub fn set_plan(&mut self, plan: &SitePlan) {
+        let mut lines: HashMap<&str, u64> = HashMap::new();
+        let mut orders: HashMap<(&str, &str), Vec<String>> = HashMap::new();
+        for o in plan.waves.iter().flat_map(|w| &w.orders) {
+            *lines.entry(o.departure.as_str()).or_default() += o.lines.len() as u64;
+            orders
+                .entry((o.departure.as_str(), o.stop.as_str()))
+                .or_default()
+                .push(o.id.clone());
+        }
+        self.plan_version = plan.version;
+        self.deps = plan
+            .departures
+            .iter()
+            .map(|d| Dep {
+                plan: d.clone(),
+                load_ms: d
+                    .load
+                    .load_ms(lines.get(d.id.as_str()).copied().unwrap_or(0)),
+                stops: d
+                    .stops
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(i, s)| LoadStop {
+                        stop: s.id.clone(),
+                        name: s.name.clone(),
+                        delivery_seq: i as u32 + 1,
+                        orders: orders
+                            .get(&(d.id.as_str(), s.id.as_str()))
+                            .cloned()
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        self.pending_lists.clear();
+        for d in &self.deps {
+            let reason = match self.lists.get(&d.plan.id) {
+                None => ListReason::NewPlan,
+                Some(old) if *old != d.stops => ListReason::StopsChanged,
+                Some(_) => continue,
+            };
+            self.pending_lists.push((d.plan.id.clone(), reason));
+        }
+        self.triggers.push(DockReason::NewPlan {
+            version: plan.version,
+        });
+    }
+
+    /// Take in a site event: door changes and vehicle arrivals.
+    pub fn observe(&mut self, event: &EventBody, _now: Millis) {
+        match event {
+            EventBody::DoorChanged { door, to, at, .. } => self.door_changed(door, *to, *at),
+            EventBody::VehicleArrived { departure, at }
+                if !self.arrived.contains_key(departure) =>
+            {
+                self.arrived.insert(departure.clone(), *at);
+                self.triggers.push(DockReason::Arrival {
+                    departure: departure.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn door_changed(&mut self, door: &str, to: DoorState, at: Millis) {
+        let Some(k) = self.door_ix(door) else {
+            return; // not a door the sequencer plans
+        };
+        let from = std::mem::replace(&mut self.doors[k], to);
+        let down = |s: DoorState| matches!(s, DoorState::Fault | DoorState::OutOfService);
+        let busy = |s: DoorState| matches!(s, DoorState::VehicleDocked | DoorState::Loading);
+        if down(to) && !down(from) {
+            // A vehicle at a broken door is planned again like any other.
+            self.occupants.remove(&k);
+            self.triggers.push(DockReason::DoorDown {
+                door: door.to_owned(),
+                state: to,
+            });
+        } else if to == DoorState::Free && from != DoorState::Free {
+            if let Some(Occupant {
+                departure: Some(dep),
+                ..
+            }) = self.occupants.remove(&k)
+            {
+                self.done.insert(dep);
+            }
+            self.triggers.push(DockReason::DoorFreed {
+                door: door.to_owned(),
+            });
+        } else if busy(to) && !busy(from) {
+            let departure = self.occupant_for(k);
+            if departure.is_none() {
+                self.triggers.push(DockReason::DoorOccupied {
+                    door: door.to_owned(),
+                });
+            }
+            self.occupants.insert(
+                k,
+                Occupant {
+                    departure,
+                    since: at,
+                },
+            );
+        }
+    }
+
+    /// The vehicle that just docked at door `k`: the one called there, else
+    /// the first arrived vehicle planned there.
+    fn occupant_for(&self, k: usize) -> Option<String> {
+        let docked: BTreeSet<&String> = self
+            .occupants
+            .values()
+            .filter_map(|o| o.departure.as_ref())
+            .collect();
+        let free = |d: &&String| !self.done.contains(*d) && !docked.contains(d);
+        let called = self
+            .called
+            .iter()
+            .filter(|(d, &door)| door == k && free(d))
+            .map(|(d, _)| d)
+            .min_by_key(|d| self.schedule.get(*d).map_or(Millis::MAX, |s| s.start));
+        called
+            .or_else(|| {
+                self.schedule
+                    .iter()
+                    .filter(|(d, s)| s.door == k && free(d) && self.arrived.contains_key(*d))
+                    .min_by_key(|(_, s)| s.start)
+                    .map(|(d, _)| d)
+            })
+            .cloned()
+    }
+
+    /// Whether a replan is due (something changed since the last one).
+    pub fn pending(&self) -> bool {
+        !self.triggers.is_empty()
+    }
+
+    /// One round at `now`. `staged` is the wave planner's forecast: per
+    /// departure, when its goods are staged behind the door.
+    pub fn decide(&mut self, now: Millis, staged: &HashMap<String, Millis>) -> Vec<Decision> {
+        if self.deps.is_empty() && self.pending_lists.is_empty() {
+            self.triggers.clear();
+            return Vec::new();
+        }
+        self.expire(now);
+        let shift = ms(self.config.ready_shift_min);
+        for d in &self.deps {
+            if let (Some(&from), Some(&to)) =
+                (self.planned_ready.get(&d.plan.id), staged.get(&d.plan.id))
+            {
+                if (to - from).abs() >= shift && self.schedule.contains_key(&d.plan.id) {
+                    self.triggers.push(DockReason::ReadyShift {
+                        departure: d.plan.id.clone(),
+                        from,
+                        to,
+                    });
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if !self.triggers.is_empty() {
+            out.extend(self.replan(now, staged));
+            self.triggers.clear();
+        }
+        for (dep, reason) in std::mem::take(&mut self.pending_lists) {
+            let Some(d) = self.deps.iter().find(|d| d.plan.id == dep) else {
+                continue;
+            };
+            let door = self
+                .schedule
+                .get(&dep)
+                .map(|s| self.config.doors[s.door].id.clone())
+                .or_else(|| d.plan.door.clone());
+            self.lists.insert(dep.clone(), d.stops.clone());
+            out.push(Decision::LoadingList {
+                departure: dep,
+                door,
+                stops: d.stops.clone(),
+                reason,
+                at: now,
+                plan_version: self.plan_version,
+            });
+        }
+        out.extend(self.calls(now));
+        out
+    }
+
+    /// Vehicles never docked by their cutoff (and planned end) are gone:
+    /// without door sensors this is how a loaded vehicle leaves the plan.
+    fn expire(&mut self, now: Millis) {
+        let docked: BTreeSet<String> = self
+            .occupants
+            .values()
+            .filter_map(|o| o.departure.clone())
+            .collect();
+        for d in &self.deps {
+            let end = self.schedule.get(&d.plan.id).map_or(Millis::MIN, |s| s.end);
+            if now > d.plan.cutoff.max(end) && !docked.contains(&d.plan.id) {
+                self.done.insert(d.plan.id.clone());
+            }
+        }
+    }
+
+    fn usable(&self, k: usize) -> bool {
+        !matches!(self.doors[k], DoorState::Fault | DoorState::OutOfService)
+    }
+
+    fn replan(&mut self, now: Millis, staged: &HashMap<String, Millis>) -> Vec<Decision> {
+        let horizon = ms(self.config.frozen_horizon_min);
+        let lookahead = (self.config.lookahead_h * 60.0 * MIN) as Millis;
+        let open: Vec<usize> = (0..self.doors.len()).filter(|&k| self.usable(k)).collect();
+        let at_door: BTreeMap<&str, (usize, Millis)> = self
+            .occupants
+            .iter()
+            .filter_map(|(&k, o)| Some((o.departure.as_deref()?, (k, o.since))))
+            .collect();
+        let doors: Vec<DockDoor> = open
+            .iter()
+            .map(|&k| {
+                let occupant = self.occupants.get(&k);
+                DockDoor {
+                    id: self.config.doors[k].id.clone(),
+                    open_from: match occupant {
+                        // Its occupant is planned on it, from when it docked.
+                        Some(Occupant {
+                            departure: Some(_),
+                            since,
+                        }) => (*since).min(now),
+                        // Someone we did not send: busy for a while.
+                        Some(Occupant {
+                            departure: None, ..
+                        }) => now + horizon,
+                        None => now,
+                    },
+                    open_until: None,
+                }
+            })
+            .collect();
+        let mut vehicles = Vec::new();
+        let mut ready_of = Vec::new();
+        for d in &self.deps {
+            if self.done.contains(&d.plan.id) {
+                continue;
+            }
+            let arrived = self.arrived.get(&d.plan.id).copied();
+            let expected = arrived
+                .or(d.plan.vehicle_due)
+                .unwrap_or(d.plan.scheduled_at - d.load_ms);
+            if arrived.is_none() && (expected > now + lookahead || d.plan.cutoff <= now) {
+                continue;
+            }
+            let load_ms: Vec<Option<Millis>> = open
+                .iter()
+                .map(|&k| {
+                    let spec = &self.config.doors[k];
+                    (spec.carriers.is_empty() || spec.carriers.contains(&d.plan.carrier))
+                        .then(|| (d.load_ms as f64 * spec.load_factor).round() as Millis)
+                })
+                .collect();
+            if load_ms.iter().all(Option::is_none) {
+                continue; // no usable door takes it now
+            }
+            let ready = staged.get(&d.plan.id).copied().unwrap_or(now);
+            let eligible = |k: usize| {
+                open.iter()
+                    .position(|&o| o == k)
+                    .filter(|&i| load_ms[i].is_some())
+            };
+            let (release, current_door, frozen) = match at_door.get(d.plan.id.as_str()) {
+                Some(&(k, since)) => (since.max(ready), eligible(k), eligible(k).is_some()),
+                None => {
+                    let planned = self.schedule.get(&d.plan.id);
+                    let current = planned.and_then(|s| eligible(s.door)).or_else(|| {
+                        d.plan
+                            .door
+                            .as_deref()
+                            .and_then(|id| self.door_ix(id))
+                            .and_then(eligible)
+                    });
+                    let soon = planned.is_some_and(|s| s.start <= now + horizon)
+                        && planned.and_then(|s| eligible(s.door)).is_some();
+                    (now.max(expected).max(ready), current, soon)
+                }
+            };
+            ready_of.push((d.plan.id.clone(), ready, arrived, load_ms.clone()));
+            vehicles.push(DockVehicle {
+                id: d.plan.id.clone(),
+                weight: 1,
+                arrival: expected.min(release),
+                release,
+                due: d.plan.cutoff,
+                load_ms,
+                current_door,
+                frozen,
+            });
+        }
+        let p = DockProblem {
+            doors,
+            vehicles,
+            change_penalty_ms: ms(self.config.change_penalty_min),
+        };
+        let best = if p.vehicles.is_empty() || p.validate().is_err() {
+            Schedule::empty(p.doors.len())
+        } else {
+            let start = construct::best_rule(&p).1;
+            search::iterate(
+                &p,
+                start,
+                self.config.seed,
+                &mut Rounds(self.config.max_rounds),
+            )
+        };
+        self.schedule.clear();
+        for (v, (i, slot)) in best.slots(&p).into_iter().enumerate() {
+            if i == usize::MAX {
+                continue; // empty schedule
+            }
+            self.schedule.insert(
+                p.vehicles[v].id.clone(),
+                Slot {
+                    door: open[i],
+                    start: slot.start,
+                    end: slot.end,
+                },
+            );
+        }
+        self.planned_ready = ready_of
+            .iter()
+            .map(|(d, ready, ..)| (d.clone(), *ready))
+            .collect();
+        let available: Vec<String> = p.doors.iter().map(|d| d.id.clone()).collect();
+        let step = ms(self.config.start_shift_min);
+        let mut changed: Vec<(Millis, Decision)> = Vec::new();
+        for (dep, ready, arrived, load_ms) in &ready_of {
+            let Some(&slot) = self.schedule.get(dep) else {
+                continue;
+            };
+            let before = self.issued.get(dep).copied();
+            if before.is_some_and(|b| b.door == slot.door && (b.start - slot.start).abs() < step) {
+                continue;
+            }
+            let d = self
+                .deps
+                .iter()
+                .find(|d| &d.plan.id == dep)
+                .expect("planned from deps");
+            let i = open
+                .iter()
+                .position(|&o| o == slot.door)
+                .expect("an open door");
+            changed.push((
+                slot.start,
+                Decision::DockAssignment {
+                    departure: dep.clone(),
+                    door: self.config.doors[slot.door].id.clone(),
+                    previous_door: before
+                        .filter(|b| b.door != slot.door)
+                        .map(|b| self.config.doors[b.door].id.clone()),
+                    planned_start: slot.start,
+                    planned_end: slot.end,
+                    cutoff: d.plan.cutoff,
+                    reason: self.reason_for(dep, before.map(|b| b.door)),
+                    at: now,
+                    inputs: DockInputs {
+                        plan_version: self.plan_version,
+                        arrived_at: *arrived,
+                        ready_at: *ready,
+                        load_ms: load_ms[i].expect("scheduled at an eligible door"),
+                        doors_available: available.clone(),
+                    },
+                },
+            ));
+            self.issued.insert(dep.clone(), slot);
+        }
+        changed.sort_by_key(|(start, d)| (*start, d.kind()));
+        changed.into_iter().map(|(_, d)| d).collect()
+    }
+
+    /// The trigger that concerns this vehicle most: its own door going
+    /// down, its arrival, its ready time; else what set the replan off.
+    fn reason_for(&self, dep: &str, previous_door: Option<usize>) -> DockReason {
+        let own = self.triggers.iter().find(|t| match t {
+            DockReason::DoorDown { door, .. } => {
+                previous_door.is_some_and(|k| self.config.doors[k].id == *door)
+            }
+            DockReason::Arrival { departure } | DockReason::ReadyShift { departure, .. } => {
+                departure == dep
+            }
+            _ => false,
+        });
+        own.or(self.triggers.first())
+            .cloned()
+            .unwrap_or(DockReason::NewPlan {
+                version: self.plan_version,
+            })
+    }
+
+    /// Vehicles on the yard whose start is within the call lead time.
+    fn calls(&mut self, now: Millis) -> Vec<Decision> {
+        let lead = ms(self.config.call_lead_min);
+        let docked: BTreeSet<&String> = self
+            .occupants
+            .values()
+            .filter_map(|o| o.departure.as_ref())
+            .collect();
+        let mut due: Vec<(Millis, String, usize)> = self
+            .schedule
+            .iter()
+            .filter(|(d, s)| {
+                self.arrived.contains_key(*d)
+                    && !docked.contains(d)
+                    && !self.done.contains(*d)
+                    && s.start - lead <= now
+                    && self.called.get(*d) != Some(&s.door)
+            })
+            .map(|(d, s)| (s.start, d.clone(), s.door))
+            .collect();
+        due.sort();
+        due.into_iter()
+            .map(|(start, dep, k)| {
+                let reason = match self.called.insert(dep.clone(), k) {
+                    Some(from) => CallReason::DoorChanged {
+                        from_door: self.config.doors[from].id.clone(),
+                    },
+                    None => CallReason::StartDue { call_lead_ms: lead },
+                };
+                Decision::CallVehicle {
+                    departure: dep,
+                    door: self.config.doors[k].id.clone(),
+                    planned_start: start,
+                    reason,
+                    at: now,
+                    plan_version: self.plan_version,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "live_tests.rs"]
+mod tests;
