@@ -9,7 +9,6 @@ use std::time::Duration;
 use common::{publish_all, wait_for, Agent, Mosquitto};
 use dockside::domain::time::now_ms;
 use dockside::domain::EventBody;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 /// A plan whose first departure cannot make its cutoff: 240 lines for two
 /// pickers at 60 lines an hour, cutoff in 40 minutes.
@@ -64,21 +63,7 @@ fn the_agent_plans_logs_publishes_and_replays_its_decisions() {
 
     // Listen for published decisions before the agent starts.
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let port = broker.port;
-    rt.spawn(async move {
-        let (client, mut eventloop) =
-            AsyncClient::new(MqttOptions::new("watcher", "127.0.0.1", port), 64);
-        client
-            .subscribe("dockside/dc-test/decisions/#", QoS::AtLeastOnce)
-            .await
-            .expect("subscribe");
-        while let Ok(ev) = eventloop.poll().await {
-            if let Event::Incoming(Packet::Publish(p)) = ev {
-                let _ = tx.send(p.topic.clone());
-            }
-        }
-    });
+    let rx = common::watch(&rt, broker.port, "dockside/dc-test/decisions/#");
     agent.start();
     agent.wait_subscribed(1);
 
@@ -117,7 +102,7 @@ fn the_agent_plans_logs_publishes_and_replays_its_decisions() {
             d.iter().any(|k| k == "wave_release") && d.iter().any(|k| k == "departure_at_risk")
         },
     );
-    let published: Vec<String> = rx.try_iter().collect();
+    let published: Vec<String> = rx.try_iter().map(|(topic, _)| topic).collect();
     assert!(
         published
             .iter()
@@ -143,15 +128,8 @@ fn the_agent_plans_logs_publishes_and_replays_its_decisions() {
         "W1 released once across the restart: {after:?} (before: {before})"
     );
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dockside"))
-        .args(["plan", "waves", "--replay"])
-        .arg(agent.db())
-        .arg("--config")
-        .arg(&agent.config)
-        .output()
-        .expect("replay");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("replay JSON");
+    let (report, success) = agent.replay();
     assert_eq!(report["identical"], true, "{report:#}");
     assert_eq!(report["logged"], after.len());
-    assert!(out.status.success());
+    assert!(success);
 }

@@ -134,6 +134,9 @@ impl LogPlanner {
                     "planning: dock replan over its budget; lower planning.docks.max_rounds"
                 );
             }
+            // Loading lists go out ahead of the round's wave releases, so
+            // the WMS and the dock displays have them before picking starts.
+            decisions.sort_by_key(|d| !matches!(d, Decision::LoadingList { .. }));
         }
         Ok(decisions)
     }
