@@ -144,8 +144,10 @@ pub struct DockPlanner {
     issued: BTreeMap<String, Slot>,
     /// Departure -> the door it was called to.
     called: BTreeMap<String, usize>,
-    /// Loaded and gone (its door freed), or past its cutoff undocked.
+    /// Loaded and gone.
     done: BTreeSet<String>,
+    /// Some door has reported its state: doors have sensors.
+    sensed: bool,
     /// Loading lists last issued, and those to issue this round.
     lists: BTreeMap<String, Vec<LoadStop>>,
     pending_lists: Vec<(String, ListReason)>,
@@ -168,6 +170,7 @@ impl DockPlanner {
             issued: BTreeMap::new(),
             called: BTreeMap::new(),
             done: BTreeSet::new(),
+            sensed: false,
             lists: BTreeMap::new(),
             pending_lists: Vec::new(),
             triggers: Vec::new(),
@@ -254,17 +257,25 @@ impl DockPlanner {
         let Some(k) = self.door_ix(door) else {
             return; // not a door the sequencer plans
         };
+        self.sensed = true;
         let from = std::mem::replace(&mut self.doors[k], to);
         let down = |s: DoorState| matches!(s, DoorState::Fault | DoorState::OutOfService);
         let busy = |s: DoorState| matches!(s, DoorState::VehicleDocked | DoorState::Loading);
+        let door = door.to_owned();
         if down(to) && !down(from) {
             // A vehicle at a broken door is planned again like any other.
             self.occupants.remove(&k);
             self.triggers.push(DockReason::DoorDown {
-                door: door.to_owned(),
+                door: door.clone(),
                 state: to,
             });
-        } else if to == DoorState::Free && from != DoorState::Free {
+        }
+        if down(from) && !down(to) {
+            self.triggers
+                .push(DockReason::DoorFreed { door: door.clone() });
+        }
+        if busy(from) && to == DoorState::Free {
+            // Its vehicle has left: loaded.
             if let Some(Occupant {
                 departure: Some(dep),
                 ..
@@ -272,15 +283,13 @@ impl DockPlanner {
             {
                 self.done.insert(dep);
             }
-            self.triggers.push(DockReason::DoorFreed {
-                door: door.to_owned(),
-            });
-        } else if busy(to) && !busy(from) {
+            self.triggers
+                .push(DockReason::DoorFreed { door: door.clone() });
+        }
+        if busy(to) && !busy(from) {
             let departure = self.occupant_for(k);
             if departure.is_none() {
-                self.triggers.push(DockReason::DoorOccupied {
-                    door: door.to_owned(),
-                });
+                self.triggers.push(DockReason::DoorOccupied { door });
             }
             self.occupants.insert(
                 k,
@@ -373,18 +382,16 @@ impl DockPlanner {
         out
     }
 
-    /// Vehicles never docked by their cutoff (and planned end) are gone:
-    /// without door sensors this is how a loaded vehicle leaves the plan.
+    /// Without door sensors (no door has ever reported) a vehicle counts
+    /// as loaded and gone at its planned end; with them, when its door is
+    /// free again.
     fn expire(&mut self, now: Millis) {
-        let docked: BTreeSet<String> = self
-            .occupants
-            .values()
-            .filter_map(|o| o.departure.clone())
-            .collect();
-        for d in &self.deps {
-            let end = self.schedule.get(&d.plan.id).map_or(Millis::MIN, |s| s.end);
-            if now > d.plan.cutoff.max(end) && !docked.contains(&d.plan.id) {
-                self.done.insert(d.plan.id.clone());
+        if self.sensed {
+            return;
+        }
+        for (d, s) in &self.schedule {
+            if s.end < now {
+                self.done.insert(d.clone());
             }
         }
     }

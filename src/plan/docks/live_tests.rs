@@ -434,3 +434,20 @@ fn the_same_events_give_the_same_decisions() {
     assert!(kinds(&a).contains(&"call_vehicle"));
     assert_eq!(a, run());
 }
+
+#[test]
+fn without_door_sensors_a_vehicle_is_gone_after_its_planned_end() {
+    let mut p = DockPlanner::new(config());
+    p.set_plan(&plan(
+        1,
+        &[("DEP-1", 300, &["s1"]), ("DEP-2", 400, &["s1"])],
+    ));
+    let ready = staged(&[("DEP-1", T0), ("DEP-2", T0 + 200 * M)]);
+    p.decide(T0, &ready);
+    let end = p.schedule["DEP-1"].end;
+    // An arrival after DEP-1's planned end replans; DEP-1 is not planned again.
+    p.observe(&arrived("DEP-2", end + M), end + M);
+    let out = p.decide(end + 2 * M, &ready);
+    assert!(assignments(&out).iter().all(|a| a.0 != "DEP-1"), "{out:?}");
+    assert!(p.done.contains("DEP-1") && !p.schedule.contains_key("DEP-1"));
+}
