@@ -23,84 +23,18 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::{Deserialize, Serialize};
+mod config;
+mod problem;
+
+pub use config::{DoorSpec, LiveConfig};
 
 use super::timing::Schedule;
-use super::{construct, search, DockDoor, DockProblem, DockVehicle, Rounds};
+use super::{construct, search, Rounds};
 use crate::domain::decision::{CallReason, DockInputs, DockReason, ListReason, LoadStop};
 use crate::domain::plan::Departure;
 use crate::domain::{Decision, DoorState, EventBody, Millis, SitePlan};
-
-const MIN: f64 = 60_000.0;
-
-/// `[planning.docks]`: the doors and the sequencer's tuning.
-/// Unknown keys are reported by the config parser (`serde_ignored`), with
-/// their path, like every other section's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LiveConfig {
-    /// The doors the sequencer may use, in the order displays list them.
-    pub doors: Vec<DoorSpec>,
-    /// Local-search passes and perturbation rounds per replan. The agent
-    /// stops on this count, never on the clock, so replays match.
-    pub max_rounds: u32,
-    /// Seed of the search's perturbations.
-    pub seed: u64,
-    /// A replan slower than this is logged as a warning (lower `max_rounds`);
-    /// it does not stop the search, which would make replays differ.
-    pub budget_ms: u64,
-    /// Vehicles docked or starting within this horizon keep their door.
-    pub frozen_horizon_min: f64,
-    /// Dwell charged per vehicle moved to another door (stability).
-    pub change_penalty_min: f64,
-    /// A departure's staging forecast moving by this much triggers a replan.
-    pub ready_shift_min: f64,
-    /// A planned start moving by this much re-issues the assignment.
-    pub start_shift_min: f64,
-    /// Call a vehicle from the yard this long before its planned start.
-    pub call_lead_min: f64,
-    /// Vehicles expected on site within this horizon are planned.
-    pub lookahead_h: f64,
-}
-
-impl Default for LiveConfig {
-    fn default() -> Self {
-        LiveConfig {
-            doors: Vec::new(),
-            max_rounds: 200,
-            seed: 1,
-            budget_ms: 100,
-            frozen_horizon_min: 15.0,
-            change_penalty_min: 10.0,
-            ready_shift_min: 10.0,
-            start_shift_min: 10.0,
-            call_lead_min: 15.0,
-            lookahead_h: 4.0,
-        }
-    }
-}
-
-/// One dock door of the site.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DoorSpec {
-    /// As the Modbus config and `door_changed` events name it.
-    pub id: String,
-    /// Loading time here relative to the plan's load model (distance to
-    /// the staging lanes): 1.2 takes 20% longer.
-    #[serde(default = "one")]
-    pub load_factor: f64,
-    /// Carriers whose trailers this door takes; empty: any.
-    #[serde(default)]
-    pub carriers: Vec<String>,
-}
-
-fn one() -> f64 {
-    1.0
-}
-
-fn ms(min: f64) -> Millis {
-    (min * MIN) as Millis
-}
+use config::ms;
+use problem::Snapshot;
 
 /// A departure as the sequencer needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -396,176 +330,77 @@ impl DockPlanner {
         }
     }
 
-    fn usable(&self, k: usize) -> bool {
-        !matches!(self.doors[k], DoorState::Fault | DoorState::OutOfService)
-    }
-
     fn replan(&mut self, now: Millis, staged: &HashMap<String, Millis>) -> Vec<Decision> {
-        let horizon = ms(self.config.frozen_horizon_min);
-        let lookahead = (self.config.lookahead_h * 60.0 * MIN) as Millis;
-        let open: Vec<usize> = (0..self.doors.len()).filter(|&k| self.usable(k)).collect();
-        let at_door: BTreeMap<&str, (usize, Millis)> = self
-            .occupants
-            .iter()
-            .filter_map(|(&k, o)| Some((o.departure.as_deref()?, (k, o.since))))
-            .collect();
-        let doors: Vec<DockDoor> = open
-            .iter()
-            .map(|&k| {
-                let occupant = self.occupants.get(&k);
-                DockDoor {
-                    id: self.config.doors[k].id.clone(),
-                    open_from: match occupant {
-                        // Its occupant is planned on it, from when it docked.
-                        Some(Occupant {
-                            departure: Some(_),
-                            since,
-                        }) => (*since).min(now),
-                        // Someone we did not send: busy for a while.
-                        Some(Occupant {
-                            departure: None, ..
-                        }) => now + horizon,
-                        None => now,
-                    },
-                    open_until: None,
-                }
-            })
-            .collect();
-        let mut vehicles = Vec::new();
-        let mut ready_of = Vec::new();
-        for d in &self.deps {
-            if self.done.contains(&d.plan.id) {
-                continue;
-            }
-            let arrived = self.arrived.get(&d.plan.id).copied();
-            let expected = arrived
-                .or(d.plan.vehicle_due)
-                .unwrap_or(d.plan.scheduled_at - d.load_ms);
-            if arrived.is_none() && (expected > now + lookahead || d.plan.cutoff <= now) {
-                continue;
-            }
-            let load_ms: Vec<Option<Millis>> = open
-                .iter()
-                .map(|&k| {
-                    let spec = &self.config.doors[k];
-                    (spec.carriers.is_empty() || spec.carriers.contains(&d.plan.carrier))
-                        .then(|| (d.load_ms as f64 * spec.load_factor).round() as Millis)
-                })
-                .collect();
-            if load_ms.iter().all(Option::is_none) {
-                continue; // no usable door takes it now
-            }
-            let ready = staged.get(&d.plan.id).copied().unwrap_or(now);
-            let eligible = |k: usize| {
-                open.iter()
-                    .position(|&o| o == k)
-                    .filter(|&i| load_ms[i].is_some())
-            };
-            let (release, current_door, frozen) = match at_door.get(d.plan.id.as_str()) {
-                Some(&(k, since)) => (since.max(ready), eligible(k), eligible(k).is_some()),
-                None => {
-                    let planned = self.schedule.get(&d.plan.id);
-                    let current = planned.and_then(|s| eligible(s.door)).or_else(|| {
-                        d.plan
-                            .door
-                            .as_deref()
-                            .and_then(|id| self.door_ix(id))
-                            .and_then(eligible)
-                    });
-                    let soon = planned.is_some_and(|s| s.start <= now + horizon)
-                        && planned.and_then(|s| eligible(s.door)).is_some();
-                    (now.max(expected).max(ready), current, soon)
-                }
-            };
-            ready_of.push((d.plan.id.clone(), ready, arrived, load_ms.clone()));
-            vehicles.push(DockVehicle {
-                id: d.plan.id.clone(),
-                weight: 1,
-                arrival: expected.min(release),
-                release,
-                due: d.plan.cutoff,
-                load_ms,
-                current_door,
-                frozen,
-            });
-        }
-        let p = DockProblem {
-            doors,
-            vehicles,
-            change_penalty_ms: ms(self.config.change_penalty_min),
-        };
+        let snap = self.snapshot(now, staged);
+        let p = &snap.problem;
         let best = if p.vehicles.is_empty() || p.validate().is_err() {
             Schedule::empty(p.doors.len())
         } else {
-            let start = construct::best_rule(&p).1;
-            search::iterate(
-                &p,
-                start,
-                self.config.seed,
-                &mut Rounds(self.config.max_rounds),
-            )
+            let start = construct::best_rule(p).1;
+            let mut budget = Rounds(self.config.max_rounds);
+            search::iterate(p, start, self.config.seed, &mut budget)
         };
         self.schedule.clear();
-        for (v, (i, slot)) in best.slots(&p).into_iter().enumerate() {
+        for (v, (i, slot)) in best.slots(p).into_iter().enumerate() {
             if i == usize::MAX {
                 continue; // empty schedule
             }
-            self.schedule.insert(
-                p.vehicles[v].id.clone(),
-                Slot {
-                    door: open[i],
-                    start: slot.start,
-                    end: slot.end,
-                },
-            );
+            let slot = Slot {
+                door: snap.open[i],
+                start: slot.start,
+                end: slot.end,
+            };
+            self.schedule.insert(p.vehicles[v].id.clone(), slot);
         }
-        self.planned_ready = ready_of
+        self.planned_ready = snap
+            .vehicles
             .iter()
-            .map(|(d, ready, ..)| (d.clone(), *ready))
+            .map(|c| (c.departure.clone(), c.ready))
             .collect();
-        let available: Vec<String> = p.doors.iter().map(|d| d.id.clone()).collect();
+        self.assignments(&snap, now)
+    }
+
+    /// Dock assignments for the vehicles whose door changed, or whose
+    /// start moved by `start_shift_min`, since they were last issued.
+    fn assignments(&mut self, snap: &Snapshot, now: Millis) -> Vec<Decision> {
+        let available: Vec<String> = snap.problem.doors.iter().map(|d| d.id.clone()).collect();
         let step = ms(self.config.start_shift_min);
         let mut changed: Vec<(Millis, Decision)> = Vec::new();
-        for (dep, ready, arrived, load_ms) in &ready_of {
-            let Some(&slot) = self.schedule.get(dep) else {
+        for (v, c) in snap.vehicles.iter().enumerate() {
+            let Some(&slot) = self.schedule.get(&c.departure) else {
                 continue;
             };
-            let before = self.issued.get(dep).copied();
+            let before = self.issued.get(&c.departure).copied();
             if before.is_some_and(|b| b.door == slot.door && (b.start - slot.start).abs() < step) {
                 continue;
             }
-            let d = self
-                .deps
-                .iter()
-                .find(|d| &d.plan.id == dep)
-                .expect("planned from deps");
-            let i = open
+            let i = snap
+                .open
                 .iter()
                 .position(|&o| o == slot.door)
-                .expect("an open door");
-            changed.push((
-                slot.start,
-                Decision::DockAssignment {
-                    departure: dep.clone(),
-                    door: self.config.doors[slot.door].id.clone(),
-                    previous_door: before
-                        .filter(|b| b.door != slot.door)
-                        .map(|b| self.config.doors[b.door].id.clone()),
-                    planned_start: slot.start,
-                    planned_end: slot.end,
-                    cutoff: d.plan.cutoff,
-                    reason: self.reason_for(dep, before.map(|b| b.door)),
-                    at: now,
-                    inputs: DockInputs {
-                        plan_version: self.plan_version,
-                        arrived_at: *arrived,
-                        ready_at: *ready,
-                        load_ms: load_ms[i].expect("scheduled at an eligible door"),
-                        doors_available: available.clone(),
-                    },
+                .expect("scheduled at an open door");
+            let decision = Decision::DockAssignment {
+                departure: c.departure.clone(),
+                door: self.config.doors[slot.door].id.clone(),
+                previous_door: before
+                    .filter(|b| b.door != slot.door)
+                    .map(|b| self.config.doors[b.door].id.clone()),
+                planned_start: slot.start,
+                planned_end: slot.end,
+                cutoff: snap.problem.vehicles[v].due,
+                reason: self.reason_for(&c.departure, before.map(|b| b.door)),
+                at: now,
+                inputs: DockInputs {
+                    plan_version: self.plan_version,
+                    arrived_at: c.arrived,
+                    ready_at: c.ready,
+                    load_ms: snap.problem.vehicles[v].load_ms[i]
+                        .expect("scheduled at an eligible door"),
+                    doors_available: available.clone(),
                 },
-            ));
-            self.issued.insert(dep.clone(), slot);
+            };
+            changed.push((slot.start, decision));
+            self.issued.insert(c.departure.clone(), slot);
         }
         changed.sort_by_key(|(start, d)| (*start, d.kind()));
         changed.into_iter().map(|(_, d)| d).collect()
@@ -633,5 +468,4 @@ impl DockPlanner {
 }
 
 #[cfg(test)]
-#[path = "live_tests.rs"]
 mod tests;
