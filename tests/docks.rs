@@ -218,14 +218,7 @@ fn the_agent_sequences_doors_calls_vehicles_and_lists_loads_from_live_events() {
     // Everything published is in the log, as decision events.
     let (status, _) = agent.terminate();
     assert!(status.success());
-    let logged: Vec<String> = agent
-        .events()
-        .into_iter()
-        .filter_map(|e| match e.body {
-            EventBody::Decision(d) => Some(d.kind().to_string()),
-            _ => None,
-        })
-        .collect();
+    let logged = agent.decision_kinds();
     for kind in ["dock_assignment", "call_vehicle", "loading_list"] {
         let n_logged = logged.iter().filter(|k| *k == kind).count();
         let n_published = all.iter().filter(|(k, _)| k == kind).count();
@@ -238,6 +231,23 @@ fn the_agent_sequences_doors_calls_vehicles_and_lists_loads_from_live_events() {
             .iter()
             .any(|e| matches!(&e.body, EventBody::VehicleArrived { departure, .. } if departure == "DEP-1")),
         "the gate-in is in the log"
+    );
+
+    let text = agent.cli(&["events", "--format", "text"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("call DEP-1 from the yard to D02"), "{text}");
+    assert!(text.contains("(door D01 fault)"), "{text}");
+
+    // A restart rebuilds the sequencer from the log: nothing is decided again.
+    agent.start();
+    agent.wait_subscribed(2);
+    std::thread::sleep(Duration::from_secs(3));
+    let (status, _) = agent.terminate();
+    assert!(status.success());
+    assert_eq!(
+        agent.decision_kinds(),
+        logged,
+        "decisions after the restart"
     );
 
     // Replaying the log gives exactly the logged decisions, docks included.

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use common::{publish_all, wait_for, Agent, Mosquitto};
 use dockside::domain::time::now_ms;
-use dockside::domain::EventBody;
 
 /// A plan whose first departure cannot make its cutoff: 240 lines for two
 /// pickers at 60 lines an hour, cutoff in 40 minutes.
@@ -84,21 +83,11 @@ fn the_agent_plans_logs_publishes_and_replays_its_decisions() {
         .collect();
     rt.block_on(publish_all(broker.port, picks, None));
 
-    let decisions = |agent: &Agent| -> Vec<String> {
-        agent
-            .events()
-            .into_iter()
-            .filter_map(|e| match e.body {
-                EventBody::Decision(d) => Some(d.kind().to_string()),
-                _ => None,
-            })
-            .collect()
-    };
     wait_for(
         Duration::from_secs(60),
         "a release and a risk decision",
         || {
-            let d = decisions(&agent);
+            let d = agent.decision_kinds();
             d.iter().any(|k| k == "wave_release") && d.iter().any(|k| k == "departure_at_risk")
         },
     );
@@ -116,13 +105,13 @@ fn the_agent_plans_logs_publishes_and_replays_its_decisions() {
     // repeated (the log still replays to exactly what it holds).
     let (status, _) = agent.terminate();
     assert!(status.success());
-    let before = decisions(&agent).len();
+    let before = agent.decision_kinds().len();
     agent.start();
     agent.wait_subscribed(2);
     std::thread::sleep(Duration::from_secs(3));
     let (status, _) = agent.terminate();
     assert!(status.success());
-    let after = decisions(&agent);
+    let after = agent.decision_kinds();
     assert!(
         after.iter().filter(|k| *k == "wave_release").count() == 1,
         "W1 released once across the restart: {after:?} (before: {before})"

@@ -307,6 +307,17 @@ impl Agent {
         });
     }
 
+    /// The kinds of the planner decisions in the log, in seq order.
+    pub fn decision_kinds(&self) -> Vec<String> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e.body {
+                dockside::domain::EventBody::Decision(d) => Some(d.kind().to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// `dockside plan waves --replay` over this agent's log: its JSON report
     /// and whether it exited 0.
     pub fn replay(&self) -> (serde_json::Value, bool) {
