@@ -87,7 +87,7 @@ impl LogPlanner {
                     match self.planner.set_plan(plan.clone(), stored.received_at) {
                         Ok(true) => {
                             if let Some(docks) = &mut self.docks {
-                                docks.set_plan(&plan);
+                                docks.set_plan(&plan, stored.received_at);
                             }
                         }
                         Ok(false) => {}

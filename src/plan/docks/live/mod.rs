@@ -121,7 +121,7 @@ impl DockPlanner {
 
     /// Take a new plan: departures, planned doors, stops. Loading lists go
     /// out for departures new to the plan or whose stops changed.
-    pub fn set_plan(&mut self, plan: &SitePlan) {
+    pub fn set_plan(&mut self, plan: &SitePlan, now: Millis) {
         let mut lines: HashMap<&str, u64> = HashMap::new();
         let mut orders: HashMap<(&str, &str), Vec<String>> = HashMap::new();
         for o in plan.waves.iter().flat_map(|w| &w.orders) {
@@ -157,6 +157,7 @@ impl DockPlanner {
                     .collect(),
             })
             .collect();
+        self.forget(now);
         self.pending_lists.clear();
         for d in &self.deps {
             let reason = match self.lists.get(&d.plan.id) {
@@ -169,6 +170,23 @@ impl DockPlanner {
         self.triggers.push(DockReason::NewPlan {
             version: plan.version,
         });
+    }
+
+    /// Drop what is kept about departures no longer in the plan, so a
+    /// long-running agent's state stays the size of its plan. Arrivals of
+    /// the last day are kept: the gate may report a vehicle before the plan
+    /// that names its departure arrives.
+    fn forget(&mut self, now: Millis) {
+        let ids: BTreeSet<&str> = self.deps.iter().map(|d| d.plan.id.as_str()).collect();
+        let keep = |d: &String| ids.contains(d.as_str());
+        self.planned_ready.retain(|d, _| keep(d));
+        self.schedule.retain(|d, _| keep(d));
+        self.issued.retain(|d, _| keep(d));
+        self.called.retain(|d, _| keep(d));
+        self.done.retain(keep);
+        self.lists.retain(|d, _| keep(d));
+        self.arrived
+            .retain(|d, at| keep(d) || *at >= now - 24 * 3_600_000);
     }
 
     /// Take in a site event: door changes and vehicle arrivals.

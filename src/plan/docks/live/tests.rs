@@ -134,10 +134,10 @@ fn kinds(out: &[Decision]) -> Vec<&'static str> {
 #[test]
 fn a_plan_gives_assignments_and_loading_lists_and_nothing_more_until_something_changes() {
     let mut p = DockPlanner::new(config());
-    p.set_plan(&plan(
-        1,
-        &[("DEP-1", 120, &["s1"]), ("DEP-2", 180, &["s1"])],
-    ));
+    p.set_plan(
+        &plan(1, &[("DEP-1", 120, &["s1"]), ("DEP-2", 180, &["s1"])]),
+        T0,
+    );
     let ready = staged(&[("DEP-1", T0 + 20 * M), ("DEP-2", T0 + 40 * M)]);
     let out = p.decide(T0, &ready);
     let a = assignments(&out);
@@ -158,7 +158,7 @@ fn a_plan_gives_assignments_and_loading_lists_and_nothing_more_until_something_c
 #[test]
 fn a_door_fault_moves_its_vehicles_to_another_door() {
     let mut p = DockPlanner::new(config());
-    p.set_plan(&plan(1, &[("DEP-1", 300, &["s1"])]));
+    p.set_plan(&plan(1, &[("DEP-1", 300, &["s1"])]), T0);
     let ready = staged(&[("DEP-1", T0 + 60 * M)]);
     let out = p.decide(T0, &ready);
     let a = assignments(&out);
@@ -194,7 +194,7 @@ fn a_door_fault_moves_its_vehicles_to_another_door() {
 #[test]
 fn an_arrival_calls_the_vehicle_from_the_yard_when_its_start_is_near() {
     let mut p = DockPlanner::new(config());
-    p.set_plan(&plan(1, &[("DEP-1", 120, &["s1"])]));
+    p.set_plan(&plan(1, &[("DEP-1", 120, &["s1"])]), T0);
     let ready = staged(&[("DEP-1", T0 + 30 * M)]);
     p.decide(T0, &ready);
     // Planned to start at T0+30 (goods staged); not on the yard yet: no call.
@@ -237,7 +237,7 @@ fn an_arrival_calls_the_vehicle_from_the_yard_when_its_start_is_near() {
 #[test]
 fn a_vehicle_far_from_its_start_is_called_only_when_the_lead_time_is_reached() {
     let mut p = DockPlanner::new(config());
-    p.set_plan(&plan(1, &[("DEP-1", 300, &["s1"])]));
+    p.set_plan(&plan(1, &[("DEP-1", 300, &["s1"])]), T0);
     let ready = staged(&[("DEP-1", T0 + 120 * M)]);
     p.observe(&arrived("DEP-1", T0), T0);
     let out = p.decide(T0, &ready);
@@ -250,7 +250,7 @@ fn a_vehicle_far_from_its_start_is_called_only_when_the_lead_time_is_reached() {
 #[test]
 fn a_ready_shift_below_the_threshold_does_not_replan() {
     let mut p = DockPlanner::new(config());
-    p.set_plan(&plan(1, &[("DEP-1", 300, &["s1"])]));
+    p.set_plan(&plan(1, &[("DEP-1", 300, &["s1"])]), T0);
     p.decide(T0, &staged(&[("DEP-1", T0 + 60 * M)]));
     // 9 minutes later than planned: below the 10-minute threshold.
     assert!(p
@@ -276,10 +276,10 @@ fn a_frozen_vehicle_keeps_its_door() {
     let mut cfg = config();
     cfg.change_penalty_min = 0.0; // only the frozen zone holds it
     let mut p = DockPlanner::new(cfg);
-    p.set_plan(&plan(
-        1,
-        &[("DEP-1", 300, &["s1"]), ("DEP-2", 100, &["s1"])],
-    ));
+    p.set_plan(
+        &plan(1, &[("DEP-1", 300, &["s1"]), ("DEP-2", 100, &["s1"])]),
+        T0,
+    );
     // DEP-1 ready now, DEP-2 much later: DEP-1 gets the nearest door.
     let ready = staged(&[("DEP-1", T0 + 10 * M), ("DEP-2", T0 + 200 * M)]);
     let a = assignments(&p.decide(T0, &ready));
@@ -298,10 +298,10 @@ fn a_frozen_vehicle_keeps_its_door() {
 #[test]
 fn a_docked_vehicle_stays_until_its_door_is_free_then_it_is_gone() {
     let mut p = DockPlanner::new(config());
-    p.set_plan(&plan(
-        1,
-        &[("DEP-1", 300, &["s1"]), ("DEP-2", 300, &["s1"])],
-    ));
+    p.set_plan(
+        &plan(1, &[("DEP-1", 300, &["s1"]), ("DEP-2", 300, &["s1"])]),
+        T0,
+    );
     let ready = staged(&[("DEP-1", T0), ("DEP-2", T0)]);
     p.observe(&arrived("DEP-1", T0), T0);
     p.observe(&arrived("DEP-2", T0), T0);
@@ -336,7 +336,7 @@ fn a_docked_vehicle_stays_until_its_door_is_free_then_it_is_gone() {
 #[test]
 fn loading_lists_load_the_last_stop_first_and_follow_plan_changes() {
     let mut p = DockPlanner::new(config());
-    p.set_plan(&plan(1, &[("DEP-1", 300, &["s1", "s2", "s3"])]));
+    p.set_plan(&plan(1, &[("DEP-1", 300, &["s1", "s2", "s3"])]), T0);
     let out = p.decide(T0, &HashMap::new());
     let list = |out: &[Decision]| {
         out.iter().find_map(|d| match d {
@@ -368,10 +368,10 @@ fn loading_lists_load_the_last_stop_first_and_follow_plan_changes() {
     assert_eq!(reason, ListReason::NewPlan);
     assert_eq!(door.as_deref(), Some("D01"));
     // The same stops in a new version: no new list.
-    p.set_plan(&plan(2, &[("DEP-1", 300, &["s1", "s2", "s3"])]));
+    p.set_plan(&plan(2, &[("DEP-1", 300, &["s1", "s2", "s3"])]), T0);
     assert!(list(&p.decide(T0 + M, &HashMap::new())).is_none());
     // A stop dropped: re-issued.
-    p.set_plan(&plan(3, &[("DEP-1", 300, &["s1", "s3"])]));
+    p.set_plan(&plan(3, &[("DEP-1", 300, &["s1", "s3"])]), T0);
     let (stops, reason, _) = list(&p.decide(T0 + 2 * M, &HashMap::new())).expect("re-issued");
     assert_eq!(reason, ListReason::StopsChanged);
     assert_eq!(
@@ -385,7 +385,7 @@ fn a_door_taken_for_carriers_only_takes_their_vehicles() {
     let mut cfg = config();
     cfg.doors[0].carriers = vec!["REEFER".into()];
     let mut p = DockPlanner::new(cfg);
-    p.set_plan(&plan(1, &[("DEP-1", 300, &["s1"])]));
+    p.set_plan(&plan(1, &[("DEP-1", 300, &["s1"])]), T0);
     let a = assignments(&p.decide(T0, &staged(&[("DEP-1", T0)])));
     assert_eq!(a[0].1, "D02", "carrier C may not use D01: {a:?}");
 }
@@ -395,16 +395,19 @@ fn a_door_taken_for_carriers_only_takes_their_vehicles() {
 fn the_same_events_give_the_same_decisions() {
     let run = || {
         let mut p = DockPlanner::new(config());
-        p.set_plan(&plan(
-            1,
-            &[
-                ("DEP-1", 90, &["a", "b"]),
-                ("DEP-2", 120, &["a"]),
-                ("DEP-3", 150, &["c", "d", "e"]),
-                ("DEP-4", 160, &["a"]),
-                ("DEP-5", 200, &["b"]),
-            ],
-        ));
+        p.set_plan(
+            &plan(
+                1,
+                &[
+                    ("DEP-1", 90, &["a", "b"]),
+                    ("DEP-2", 120, &["a"]),
+                    ("DEP-3", 150, &["c", "d", "e"]),
+                    ("DEP-4", 160, &["a"]),
+                    ("DEP-5", 200, &["b"]),
+                ],
+            ),
+            T0,
+        );
         let mut out = Vec::new();
         for minute in 0..240 {
             let now = T0 + minute * M;
@@ -438,10 +441,10 @@ fn the_same_events_give_the_same_decisions() {
 #[test]
 fn without_door_sensors_a_vehicle_is_gone_after_its_planned_end() {
     let mut p = DockPlanner::new(config());
-    p.set_plan(&plan(
-        1,
-        &[("DEP-1", 300, &["s1"]), ("DEP-2", 400, &["s1"])],
-    ));
+    p.set_plan(
+        &plan(1, &[("DEP-1", 300, &["s1"]), ("DEP-2", 400, &["s1"])]),
+        T0,
+    );
     let ready = staged(&[("DEP-1", T0), ("DEP-2", T0 + 200 * M)]);
     p.decide(T0, &ready);
     let end = p.schedule["DEP-1"].end;
@@ -450,4 +453,30 @@ fn without_door_sensors_a_vehicle_is_gone_after_its_planned_end() {
     let out = p.decide(end + 2 * M, &ready);
     assert!(assignments(&out).iter().all(|a| a.0 != "DEP-1"), "{out:?}");
     assert!(p.done.contains("DEP-1") && !p.schedule.contains_key("DEP-1"));
+}
+
+#[test]
+fn departures_dropped_from_the_plan_are_forgotten() {
+    let mut p = DockPlanner::new(config());
+    p.set_plan(
+        &plan(1, &[("DEP-1", 300, &["s1"]), ("DEP-2", 300, &["s1"])]),
+        T0,
+    );
+    p.observe(&arrived("DEP-1", T0), T0);
+    p.decide(T0, &staged(&[("DEP-1", T0), ("DEP-2", T0)]));
+    p.set_plan(&plan(2, &[("DEP-2", 300, &["s1"])]), T0 + M);
+    let out = p.decide(T0 + M, &staged(&[("DEP-2", T0)]));
+    assert!(
+        out.iter().all(|d| !format!("{d:?}").contains("DEP-1")),
+        "{out:?}"
+    );
+    assert!(!p.schedule.contains_key("DEP-1") && !p.lists.contains_key("DEP-1"));
+    // An arrival of the last day is kept for when its departure is back.
+    assert!(p.arrived.contains_key("DEP-1"));
+    p.set_plan(
+        &plan(3, &[("DEP-1", 300, &["s1"]), ("DEP-2", 300, &["s1"])]),
+        T0 + 2 * M,
+    );
+    let out = p.decide(T0 + 2 * M, &staged(&[("DEP-1", T0), ("DEP-2", T0)]));
+    assert!(kinds(&out).contains(&"loading_list"), "{out:?}");
 }
