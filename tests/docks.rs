@@ -72,8 +72,8 @@ transport = "tcp"
 host = "127.0.0.1"
 port = {plc_port}
 unit_id = 1
-poll_interval_ms = 50
-timeout_ms = 300
+poll_interval_ms = 100
+timeout_ms = 1000
 {d1}{d2}
 [planning]
 round_s = 1
