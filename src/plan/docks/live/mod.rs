@@ -80,8 +80,9 @@ pub struct DockPlanner {
     called: BTreeMap<String, usize>,
     /// Loaded and gone.
     done: BTreeSet<String>,
-    /// Some door has reported its state: doors have sensors.
-    sensed: bool,
+    /// Door index -> it has reported a vehicle (docked or loading): its
+    /// vehicles leave when it is free again, not at their planned end.
+    senses_vehicles: Vec<bool>,
     /// Loading lists last issued, and those to issue this round.
     lists: BTreeMap<String, Vec<LoadStop>>,
     pending_lists: Vec<(String, ListReason)>,
@@ -91,7 +92,8 @@ pub struct DockPlanner {
 
 impl DockPlanner {
     pub fn new(config: LiveConfig) -> DockPlanner {
-        let doors = vec![DoorState::Free; config.doors.len()];
+        let n = config.doors.len();
+        let doors = vec![DoorState::Free; n];
         DockPlanner {
             config,
             plan_version: 0,
@@ -104,7 +106,7 @@ impl DockPlanner {
             issued: BTreeMap::new(),
             called: BTreeMap::new(),
             done: BTreeSet::new(),
-            sensed: false,
+            senses_vehicles: vec![false; n],
             lists: BTreeMap::new(),
             pending_lists: Vec::new(),
             triggers: Vec::new(),
@@ -209,7 +211,6 @@ impl DockPlanner {
         let Some(k) = self.door_ix(door) else {
             return; // not a door the sequencer plans
         };
-        self.sensed = true;
         let from = std::mem::replace(&mut self.doors[k], to);
         let down = |s: DoorState| matches!(s, DoorState::Fault | DoorState::OutOfService);
         let busy = |s: DoorState| matches!(s, DoorState::VehicleDocked | DoorState::Loading);
@@ -239,6 +240,7 @@ impl DockPlanner {
                 .push(DockReason::DoorFreed { door: door.clone() });
         }
         if busy(to) && !busy(from) {
+            self.senses_vehicles[k] = true;
             let departure = self.occupant_for(k);
             if departure.is_none() {
                 self.triggers.push(DockReason::DoorOccupied { door });
@@ -334,15 +336,12 @@ impl DockPlanner {
         out
     }
 
-    /// Without door sensors (no door has ever reported) a vehicle counts
-    /// as loaded and gone at its planned end; with them, when its door is
-    /// free again.
+    /// At a door that has never reported a vehicle (no presence sensor, or
+    /// only a fault signal mapped) a vehicle counts as loaded and gone at its
+    /// planned end; at one that has, when the door is free again.
     fn expire(&mut self, now: Millis) {
-        if self.sensed {
-            return;
-        }
         for (d, s) in &self.schedule {
-            if s.end < now {
+            if s.end < now && !self.senses_vehicles[s.door] {
                 self.done.insert(d.clone());
             }
         }

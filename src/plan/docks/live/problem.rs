@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::config::ms;
-use super::{Dep, DockPlanner, Occupant};
+use super::{Dep, DockPlanner};
 use crate::domain::{DoorState, Millis};
 use crate::plan::docks::{DockDoor, DockProblem, DockVehicle};
 
@@ -24,39 +24,55 @@ pub(super) struct Planned {
 }
 
 impl DockPlanner {
+    fn usable(&self, k: usize) -> bool {
+        !matches!(self.doors[k], DoorState::Fault | DoorState::OutOfService)
+    }
+
+    /// Vehicles loading now, with their door and since when: docked ones
+    /// (their door says so), and, at doors that have never reported a
+    /// vehicle, those called there whose planned start has come (nothing
+    /// will say so: they are taken to load as planned, not re-planned to
+    /// start now, round after round).
+    fn under_way(&self, now: Millis) -> BTreeMap<&str, (usize, Millis)> {
+        let docked = self
+            .occupants
+            .iter()
+            .filter_map(|(&k, o)| Some((o.departure.as_deref()?, (k, o.since))));
+        let assumed = self.schedule.iter().filter_map(|(d, s)| {
+            let started = s.start <= now
+                && !self.senses_vehicles[s.door]
+                && self.called.get(d) == Some(&s.door)
+                && self.usable(s.door);
+            started.then_some((d.as_str(), (s.door, s.start)))
+        });
+        docked.chain(assumed).collect()
+    }
+
     pub(super) fn snapshot(&self, now: Millis, staged: &HashMap<String, Millis>) -> Snapshot {
-        let open: Vec<usize> = (0..self.doors.len())
-            .filter(|&k| !matches!(self.doors[k], DoorState::Fault | DoorState::OutOfService))
-            .collect();
+        let open: Vec<usize> = (0..self.doors.len()).filter(|&k| self.usable(k)).collect();
+        let under_way = self.under_way(now);
         let doors = open
             .iter()
             .map(|&k| DockDoor {
                 id: self.config.doors[k].id.clone(),
-                open_from: match self.occupants.get(&k) {
-                    // Its vehicle is planned on it, from when it docked.
-                    Some(Occupant {
-                        departure: Some(_),
-                        since,
-                    }) => (*since).min(now),
+                open_from: match (
+                    under_way.values().find(|&&(door, _)| door == k),
+                    self.occupants.get(&k),
+                ) {
+                    // Its vehicle is planned on it, from when it started.
+                    (Some(&(_, since)), _) => since.min(now),
                     // A vehicle we did not send: busy for a while.
-                    Some(Occupant {
-                        departure: None, ..
-                    }) => now + ms(self.config.frozen_horizon_min),
-                    None => now,
+                    (None, Some(_)) => now + ms(self.config.frozen_horizon_min),
+                    (None, None) => now,
                 },
                 open_until: None,
             })
-            .collect();
-        let at_door: BTreeMap<&str, (usize, Millis)> = self
-            .occupants
-            .iter()
-            .filter_map(|(&k, o)| Some((o.departure.as_deref()?, (k, o.since))))
             .collect();
         let (vehicles, planned) = self
             .deps
             .iter()
             .filter(|d| !self.done.contains(&d.plan.id))
-            .filter_map(|d| self.vehicle(d, &open, &at_door, now, staged))
+            .filter_map(|d| self.vehicle(d, &open, &under_way, now, staged))
             .unzip();
         Snapshot {
             problem: DockProblem {
@@ -75,7 +91,7 @@ impl DockPlanner {
         &self,
         d: &Dep,
         open: &[usize],
-        at_door: &BTreeMap<&str, (usize, Millis)>,
+        under_way: &BTreeMap<&str, (usize, Millis)>,
         now: Millis,
         staged: &HashMap<String, Millis>,
     ) -> Option<(DockVehicle, Planned)> {
@@ -106,7 +122,7 @@ impl DockPlanner {
                 .position(|&o| o == k)
                 .filter(|&i| load_ms[i].is_some())
         };
-        let (release, current_door, frozen) = match at_door.get(id) {
+        let (release, current_door, frozen) = match under_way.get(id) {
             Some(&(k, since)) => (since.max(ready), eligible(k), eligible(k).is_some()),
             None => {
                 let planned = self.schedule.get(id);

@@ -480,3 +480,23 @@ fn departures_dropped_from_the_plan_are_forgotten() {
     let out = p.decide(T0 + 2 * M, &staged(&[("DEP-1", T0), ("DEP-2", T0)]));
     assert!(kinds(&out).contains(&"loading_list"), "{out:?}");
 }
+
+#[test]
+fn without_door_sensors_a_called_vehicle_is_taken_to_load_as_planned() {
+    let mut p = DockPlanner::new(config());
+    p.set_plan(
+        &plan(1, &[("DEP-1", 300, &["s1"]), ("DEP-2", 300, &["s1"])]),
+        T0,
+    );
+    let ready = staged(&[("DEP-1", T0), ("DEP-2", T0 + 100 * M)]);
+    p.observe(&arrived("DEP-1", T0), T0);
+    let out = p.decide(T0, &ready);
+    assert!(kinds(&out).contains(&"call_vehicle"), "{out:?}");
+    let start = p.schedule["DEP-1"].start;
+    // Later replans (another arrival, a plan) do not move its start to now:
+    // nothing says it is not loading, so it is.
+    p.observe(&arrived("DEP-2", T0 + 20 * M), T0 + 20 * M);
+    let out = p.decide(T0 + 20 * M, &ready);
+    assert!(assignments(&out).iter().all(|a| a.0 != "DEP-1"), "{out:?}");
+    assert_eq!(p.schedule["DEP-1"].start, start);
+}
