@@ -164,12 +164,16 @@ pub struct Planning {
     site: String,
     log: LogPlanner,
     publisher: MqttOptions,
+    /// When this process began: rounds from then on are its own and are
+    /// published, however long catching up with the log takes.
+    started: Millis,
 }
 
 impl Planning {
     /// Store `plan_file` (if any) as a plan, then open the planner on the log.
     /// Built before any source starts.
     pub fn new(agent: &AgentConfig, config: &PlanningConfig) -> Result<Planning, PlanningError> {
+        let started = now_ms();
         if let Some(path) = &config.plan_file {
             let why = |e: String| PlanningError::PlanFile {
                 path: path.clone(),
@@ -202,6 +206,7 @@ impl Planning {
             site: agent.site.clone(),
             log,
             publisher,
+            started,
         })
     }
 
@@ -216,7 +221,9 @@ impl Planning {
         let start = replay_start(now_ms(), self.config.replay_h);
         let mut t = round_at_or_after(start, round_ms);
         let mut replayed = 0;
-        while t + ROUND_MARGIN_MS <= now_ms() {
+        // Silent only up to this process's start (a plan_file stored at start
+        // must not be decided on unseen while a long log is replayed).
+        while t + ROUND_MARGIN_MS <= now_ms() && t < self.started {
             tokio::task::block_in_place(|| self.log.round(t))?;
             t += round_ms;
             replayed += 1;
