@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Agent, Mosquitto};
+use common::{modbus_door, Agent, Mosquitto};
 use dockside::domain::{DeviceError, EventBody, StoredEvent};
 use dockside::sim::door_plc::{DoorPlc, Fault};
 use tokio_modbus::ExceptionCode;
@@ -16,33 +16,12 @@ const WAIT: Duration = Duration::from_secs(30);
 /// Timing for every test device: fast polls, short debounce and timeout.
 const TIMING: &str = "poll_interval_ms = 40\ntimeout_ms = 150\noffline_after_failures = 2\nretry_min_ms = 80\nretry_max_ms = 300\n";
 
-/// A door whose signals are discrete inputs `base..base+4` and whose fault
-/// is bit `fault_bit` of holding register 10.
-fn door(name: &str, base: u16, fault_bit: u8) -> String {
-    format!(
-        r#"
-[[modbus.devices.doors]]
-door = "{name}"
-[modbus.devices.doors.signals]
-door_open = {{ table = "discrete_input", address = {} }}
-vehicle_present = {{ table = "discrete_input", address = {} }}
-restraint_engaged = {{ table = "discrete_input", address = {} }}
-leveller_deployed = {{ table = "discrete_input", address = {} }}
-fault = {{ table = "holding_register", address = 10, bit = {fault_bit} }}
-"#,
-        base,
-        base + 1,
-        base + 2,
-        base + 3
-    )
-}
-
 fn tcp_device(name: &str, port: u16, doors: &[(&str, u16, u8)]) -> String {
     let mut s = format!(
         "\n[[modbus.devices]]\nname = \"{name}\"\ntransport = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\nunit_id = 1\n{TIMING}"
     );
     for (d, base, bit) in doors {
-        s.push_str(&door(d, *base, *bit));
+        s.push_str(&modbus_door(d, *base, *bit));
     }
     s
 }
@@ -53,7 +32,7 @@ fn rtu_device(name: &str, path: &std::path::Path, unit: u8, doors: &[(&str, u16,
         path.display()
     );
     for (d, base, bit) in doors {
-        s.push_str(&door(d, *base, *bit));
+        s.push_str(&modbus_door(d, *base, *bit));
     }
     s
 }

@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use common::{publish_all, wait_for, Agent, Mosquitto};
 use dockside::domain::time::now_ms;
-use dockside::domain::EventBody;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 /// A plan whose first departure cannot make its cutoff: 240 lines for two
 /// pickers at 60 lines an hour, cutoff in 40 minutes.
@@ -64,21 +62,7 @@ fn the_agent_plans_logs_publishes_and_replays_its_decisions() {
 
     // Listen for published decisions before the agent starts.
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let port = broker.port;
-    rt.spawn(async move {
-        let (client, mut eventloop) =
-            AsyncClient::new(MqttOptions::new("watcher", "127.0.0.1", port), 64);
-        client
-            .subscribe("dockside/dc-test/decisions/#", QoS::AtLeastOnce)
-            .await
-            .expect("subscribe");
-        while let Ok(ev) = eventloop.poll().await {
-            if let Event::Incoming(Packet::Publish(p)) = ev {
-                let _ = tx.send(p.topic.clone());
-            }
-        }
-    });
+    let rx = common::watch(&rt, broker.port, "dockside/dc-test/decisions/#");
     agent.start();
     agent.wait_subscribed(1);
 
@@ -99,25 +83,15 @@ fn the_agent_plans_logs_publishes_and_replays_its_decisions() {
         .collect();
     rt.block_on(publish_all(broker.port, picks, None));
 
-    let decisions = |agent: &Agent| -> Vec<String> {
-        agent
-            .events()
-            .into_iter()
-            .filter_map(|e| match e.body {
-                EventBody::Decision(d) => Some(d.kind().to_string()),
-                _ => None,
-            })
-            .collect()
-    };
     wait_for(
         Duration::from_secs(60),
         "a release and a risk decision",
         || {
-            let d = decisions(&agent);
+            let d = agent.decision_kinds();
             d.iter().any(|k| k == "wave_release") && d.iter().any(|k| k == "departure_at_risk")
         },
     );
-    let published: Vec<String> = rx.try_iter().collect();
+    let published: Vec<String> = rx.try_iter().map(|(topic, _)| topic).collect();
     assert!(
         published
             .iter()
@@ -131,27 +105,20 @@ fn the_agent_plans_logs_publishes_and_replays_its_decisions() {
     // repeated (the log still replays to exactly what it holds).
     let (status, _) = agent.terminate();
     assert!(status.success());
-    let before = decisions(&agent).len();
+    let before = agent.decision_kinds().len();
     agent.start();
     agent.wait_subscribed(2);
     std::thread::sleep(Duration::from_secs(3));
     let (status, _) = agent.terminate();
     assert!(status.success());
-    let after = decisions(&agent);
+    let after = agent.decision_kinds();
     assert!(
         after.iter().filter(|k| *k == "wave_release").count() == 1,
         "W1 released once across the restart: {after:?} (before: {before})"
     );
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dockside"))
-        .args(["plan", "waves", "--replay"])
-        .arg(agent.db())
-        .arg("--config")
-        .arg(&agent.config)
-        .output()
-        .expect("replay");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("replay JSON");
+    let (report, success) = agent.replay();
     assert_eq!(report["identical"], true, "{report:#}");
     assert_eq!(report["logged"], after.len());
-    assert!(out.status.success());
+    assert!(success);
 }

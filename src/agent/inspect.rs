@@ -163,6 +163,34 @@ pub fn render_decision(d: &Decision) -> String {
             "departure {departure} retimed to {}",
             format_rfc3339(*retimed_to)
         ),
+        Decision::DockAssignment {
+            departure,
+            door,
+            previous_door,
+            planned_start,
+            reason,
+            ..
+        } => format!(
+            "dock {departure} at {door}{} from {} ({})",
+            previous_door
+                .as_ref()
+                .map_or(String::new(), |p| format!(" (was {p})")),
+            format_rfc3339(*planned_start),
+            reason.describe()
+        ),
+        Decision::CallVehicle {
+            departure, door, ..
+        } => format!("call {departure} from the yard to {door}"),
+        Decision::LoadingList {
+            departure, stops, ..
+        } => format!(
+            "loading list {departure}: {}",
+            stops
+                .iter()
+                .map(|s| s.stop.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

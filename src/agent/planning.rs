@@ -14,7 +14,8 @@ use crate::domain::time::now_ms;
 use crate::domain::{Decision, EventBody, Millis, SitePlan, StoredEvent};
 use crate::ingest::site_mqtt::AckTicket;
 use crate::link::{self, LinkError};
-use crate::plan::{Planner, PlannerConfig};
+use crate::plan::docks::live::DockPlanner;
+use crate::plan::Planner;
 use crate::store::{Identity, LogReader, Outbox, Outcome, Record, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,9 +36,11 @@ pub enum PlanningError {
 const ROUND_MARGIN_MS: Millis = 1000;
 const READ_CHUNK: u64 = 2000;
 
-/// The planner fed from a log.
+/// The planners fed from a log: waves, and docks when configured (which
+/// take the wave planner's staging forecast each round).
 pub struct LogPlanner {
     planner: Planner,
+    docks: Option<DockPlanner>,
     reader: LogReader,
     /// The next event (seq) to hand to the planner.
     next_seq: i64,
@@ -49,10 +52,15 @@ pub struct LogPlanner {
 
 impl LogPlanner {
     /// Start at `from`: events received before it are not replayed.
-    pub fn new(config: PlannerConfig, reader: LogReader, from: Millis) -> Result<Self, StoreError> {
+    pub fn new(
+        config: &PlanningConfig,
+        reader: LogReader,
+        from: Millis,
+    ) -> Result<Self, StoreError> {
         let next_seq = reader.first_seq_since(from)?;
         Ok(LogPlanner {
-            planner: Planner::new(config),
+            planner: Planner::new(config.waves.clone()),
+            docks: config.docks.clone().map(DockPlanner::new),
             reader,
             next_seq,
             pending: VecDeque::new(),
@@ -76,8 +84,16 @@ impl LogPlanner {
                 Ok(mut plan) => {
                     // Central's version orders plans; the body's may be stale.
                     plan.version = stored.version;
-                    if let Err(e) = self.planner.set_plan(plan, stored.received_at) {
-                        tracing::error!(version = stored.version, error = %e, "planning: plan not usable; keeping the previous one");
+                    match self.planner.set_plan(plan.clone(), stored.received_at) {
+                        Ok(true) => {
+                            if let Some(docks) = &mut self.docks {
+                                docks.set_plan(&plan, stored.received_at);
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::error!(version = stored.version, error = %e, "planning: plan not usable; keeping the previous one");
+                        }
                     }
                 }
                 Err(e) => {
@@ -100,8 +116,29 @@ impl LogPlanner {
             let e = self.pending.pop_front().expect("front exists");
             self.next_seq = e.seq + 1;
             self.planner.observe(&e.body, e.received_at);
+            if let Some(docks) = &mut self.docks {
+                docks.observe(&e.body, e.received_at);
+            }
         }
-        Ok(self.planner.decide(t))
+        let mut decisions = self.planner.decide(t);
+        if let Some(docks) = &mut self.docks {
+            let started = std::time::Instant::now();
+            decisions.extend(docks.decide(t, self.planner.staged()));
+            // The search stops on its round count, never on the clock (a
+            // replay must decide the same); the budget only warns.
+            let took = started.elapsed();
+            if took.as_millis() > u128::from(docks.config().budget_ms) {
+                tracing::warn!(
+                    took_ms = took.as_millis() as u64,
+                    budget_ms = docks.config().budget_ms,
+                    "planning: dock replan over its budget; lower planning.docks.max_rounds"
+                );
+            }
+            // Loading lists go out ahead of the round's wave releases, so
+            // the WMS and the dock displays have them before picking starts.
+            decisions.sort_by_key(|d| !matches!(d, Decision::LoadingList { .. }));
+        }
+        Ok(decisions)
     }
 }
 
@@ -127,12 +164,16 @@ pub struct Planning {
     site: String,
     log: LogPlanner,
     publisher: MqttOptions,
+    /// When this process began: rounds from then on are its own and are
+    /// published, however long catching up with the log takes.
+    started: Millis,
 }
 
 impl Planning {
     /// Store `plan_file` (if any) as a plan, then open the planner on the log.
     /// Built before any source starts.
     pub fn new(agent: &AgentConfig, config: &PlanningConfig) -> Result<Planning, PlanningError> {
+        let started = now_ms();
         if let Some(path) = &config.plan_file {
             let why = |e: String| PlanningError::PlanFile {
                 path: path.clone(),
@@ -154,7 +195,7 @@ impl Planning {
         }
         let reader = LogReader::open(&agent.db_path())?;
         let from = replay_start(now_ms(), config.replay_h);
-        let log = LogPlanner::new(config.waves.clone(), reader, from)?;
+        let log = LogPlanner::new(config, reader, from)?;
         let publisher = link::mqtt_options(
             &agent.site_broker,
             format!("{}-decisions", agent.site_client_id()),
@@ -165,6 +206,7 @@ impl Planning {
             site: agent.site.clone(),
             log,
             publisher,
+            started,
         })
     }
 
@@ -179,7 +221,9 @@ impl Planning {
         let start = replay_start(now_ms(), self.config.replay_h);
         let mut t = round_at_or_after(start, round_ms);
         let mut replayed = 0;
-        while t + ROUND_MARGIN_MS <= now_ms() {
+        // Silent only up to this process's start (a plan_file stored at start
+        // must not be decided on unseen while a long log is replayed).
+        while t + ROUND_MARGIN_MS <= now_ms() && t < self.started {
             tokio::task::block_in_place(|| self.log.round(t))?;
             t += round_ms;
             replayed += 1;
@@ -271,7 +315,7 @@ pub fn replay(
         }
         Ok(())
     })?;
-    let mut log = LogPlanner::new(config.waves.clone(), reader, from)?;
+    let mut log = LogPlanner::new(config, reader, from)?;
     let mut t = round_at_or_after(from, round_ms);
     let (mut rounds, mut decisions) = (0, Vec::new());
     while t <= last_at {

@@ -538,4 +538,39 @@ order = "/order"
             .iter()
             .any(|s| s.contains("`inventory_snapshot` events need `sku`")));
     }
+    #[test]
+    fn dock_doors_are_validated_with_keys_and_fixes() {
+        let docks = "\n[planning]\n[planning.docks]\ncall_lead_min = 10\n[[planning.docks.doors]]\nid = \"D01\"\ncarriers = [\"reefer\"]\n[[planning.docks.doors]]\nid = \"D02\"\nload_factor = 1.2\n";
+        let text = format!("{GOOD}{docks}");
+        assert_eq!(problems(&text), Vec::<String>::new());
+        let c = AgentConfig::parse(&text, Path::new("t.toml")).expect("valid");
+        let d = c.planning.and_then(|p| p.docks).expect("docks");
+        assert_eq!(d.doors[1].load_factor, 1.2);
+        assert_eq!(d.max_rounds, 200);
+        let bad = text
+            .replace("id = \"D02\"", "id = \"D01\"")
+            .replace("load_factor = 1.2", "load_factor = 0\nlead = 3")
+            .replace("call_lead_min = 10", "call_lead_min = -1");
+        let p = problems(&bad);
+        assert_eq!(p.len(), 4, "{p:?}");
+        assert!(
+            p.iter()
+                .any(|s| s.contains("`planning.docks.doors[1].lead`: unknown key")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|s| s.contains("doors[1].id") && s.contains("listed twice")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|s| s.contains("doors[1].load_factor") && s.contains("fix:")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|s| s.contains("planning.docks.call_lead_min")),
+            "{p:?}"
+        );
+    }
 }

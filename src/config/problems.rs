@@ -164,9 +164,10 @@ pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
 /// after the table header its earlier segments name. Good enough to point an
 /// engineer at the right place; `None` when unsure.
 /// `serde_ignored` writes array elements as `.N`; problems name them `[N]`.
+/// It writes an optional section as `?`, which a TOML key never is.
 pub(crate) fn indexed_key(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
-    for seg in path.split('.') {
+    for seg in path.split('.').filter(|s| *s != "?") {
         if !out.is_empty() && !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
             out.push_str(&format!("[{seg}]"));
         } else {
@@ -292,6 +293,10 @@ mod tests {
         assert_eq!(
             super::indexed_key("modbus.devices.1.doors.0.x"),
             "modbus.devices[1].doors[0].x"
+        );
+        assert_eq!(
+            super::indexed_key("planning.?.docks.?.doors.1.x"),
+            "planning.docks.doors[1].x"
         );
     }
 }

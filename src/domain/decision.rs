@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::door::DoorState;
 use super::Millis;
 
 /// One planner decision, tagged by `kind`. Variants are only ever added.
@@ -66,6 +67,44 @@ pub enum Decision {
         at: Millis,
         inputs: DecisionInputs,
     },
+    /// A departure's vehicle goes to `door` from `planned_start` (dock
+    /// sequencer). Issued when the assignment is new, moves to another door,
+    /// or its start moves by the configured threshold; not on every replan.
+    DockAssignment {
+        departure: String,
+        door: String,
+        /// The door it had before, when this moves it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_door: Option<String>,
+        planned_start: Millis,
+        planned_end: Millis,
+        cutoff: Millis,
+        reason: DockReason,
+        at: Millis,
+        inputs: DockInputs,
+    },
+    /// Send the vehicle from the yard to its door now.
+    CallVehicle {
+        departure: String,
+        door: String,
+        planned_start: Millis,
+        reason: CallReason,
+        at: Millis,
+        plan_version: u64,
+    },
+    /// What goes into the vehicle in which order, for the WMS and the dock
+    /// displays: stops in reverse delivery order (the last stop loads first).
+    LoadingList {
+        departure: String,
+        /// Its door when known (the sequencer's, else the plan's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        door: Option<String>,
+        /// In load order.
+        stops: Vec<LoadStop>,
+        reason: ListReason,
+        at: Millis,
+        plan_version: u64,
+    },
 }
 
 impl Decision {
@@ -76,6 +115,9 @@ impl Decision {
             Decision::DepartureAtRisk { .. } => "departure_at_risk",
             Decision::OrderDeferralProposed { .. } => "order_deferral_proposed",
             Decision::DepartureRetimed { .. } => "departure_retimed",
+            Decision::DockAssignment { .. } => "dock_assignment",
+            Decision::CallVehicle { .. } => "call_vehicle",
+            Decision::LoadingList { .. } => "loading_list",
         }
     }
 
@@ -84,16 +126,23 @@ impl Decision {
             Decision::WaveRelease { at, .. }
             | Decision::DepartureAtRisk { at, .. }
             | Decision::OrderDeferralProposed { at, .. }
-            | Decision::DepartureRetimed { at, .. } => *at,
+            | Decision::DepartureRetimed { at, .. }
+            | Decision::DockAssignment { at, .. }
+            | Decision::CallVehicle { at, .. }
+            | Decision::LoadingList { at, .. } => *at,
         }
     }
 
-    pub fn inputs(&self) -> &DecisionInputs {
+    /// The wave planner's inputs (zone rates); none for dock decisions.
+    pub fn inputs(&self) -> Option<&DecisionInputs> {
         match self {
             Decision::WaveRelease { inputs, .. }
             | Decision::DepartureAtRisk { inputs, .. }
             | Decision::OrderDeferralProposed { inputs, .. }
-            | Decision::DepartureRetimed { inputs, .. } => inputs,
+            | Decision::DepartureRetimed { inputs, .. } => Some(inputs),
+            Decision::DockAssignment { .. }
+            | Decision::CallVehicle { .. }
+            | Decision::LoadingList { .. } => None,
         }
     }
 
@@ -135,6 +184,94 @@ pub enum RiskReason {
     DoorOutage { door: String, until: Millis },
     /// Staging and loading alone take the time left.
     Loading { lines: u64 },
+}
+
+/// What made the dock sequencer replan, as it concerns one vehicle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum DockReason {
+    /// A plan (version) arrived: departures, doors or stops changed.
+    NewPlan { version: u64 },
+    /// `door` became unusable (`fault` or `out_of_service`).
+    DoorDown { door: String, state: DoorState },
+    /// `door` is free again (after an outage or a loading).
+    DoorFreed { door: String },
+    /// A vehicle the sequencer did not send docked at `door`.
+    DoorOccupied { door: String },
+    /// The departure's vehicle is on the yard.
+    Arrival { departure: String },
+    /// The departure's load-ready time moved by at least the threshold.
+    ReadyShift {
+        departure: String,
+        from: Millis,
+        to: Millis,
+    },
+}
+
+impl DockReason {
+    /// For people: `door D03 fault`, `arrival of DEP-1`, ...
+    pub fn describe(&self) -> String {
+        match self {
+            DockReason::NewPlan { version } => format!("new plan v{version}"),
+            DockReason::DoorDown { door, state } => format!("door {door} {}", state.as_str()),
+            DockReason::DoorFreed { door } => format!("door {door} freed"),
+            DockReason::DoorOccupied { door } => format!("door {door} taken by another vehicle"),
+            DockReason::Arrival { departure } => format!("arrival of {departure}"),
+            DockReason::ReadyShift {
+                departure,
+                from,
+                to,
+            } => format!(
+                "ready time of {departure} moved {:+.0} min",
+                (to - from) as f64 / 60_000.0
+            ),
+        }
+    }
+}
+
+/// Why a vehicle is called now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum CallReason {
+    /// Its planned start is within the call lead time and it is on the yard.
+    StartDue { call_lead_ms: i64 },
+    /// Called before to another door, which it has not reached; go here.
+    DoorChanged { from_door: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListReason {
+    /// First list for the departure (its plan arrived).
+    NewPlan,
+    /// A newer plan changed its stops or their orders.
+    StopsChanged,
+}
+
+/// One stop's orders in a loading list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadStop {
+    pub stop: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Position in the delivery route (1 = delivered first, loaded last).
+    pub delivery_seq: u32,
+    pub orders: Vec<String>,
+}
+
+/// What a dock assignment was based on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DockInputs {
+    pub plan_version: u64,
+    /// Gate-in, if the vehicle is on the yard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrived_at: Option<Millis>,
+    /// When its goods are predicted staged (the wave planner's forecast).
+    pub ready_at: Millis,
+    /// Loading time at this door.
+    pub load_ms: i64,
+    /// Doors that could take vehicles at the replan.
+    pub doors_available: Vec<String>,
 }
 
 /// What a decision was based on.
@@ -197,5 +334,64 @@ mod tests {
         );
         let back: Decision = serde_json::from_value(json).expect("parses");
         assert_eq!(back, d);
+    }
+    #[test]
+    fn dock_decisions_round_trip_as_events_with_their_kinds() {
+        let dock = [
+            Decision::DockAssignment {
+                departure: "DEP-1".into(),
+                door: "D02".into(),
+                previous_door: Some("D03".into()),
+                planned_start: 10,
+                planned_end: 20,
+                cutoff: 30,
+                reason: DockReason::DoorDown {
+                    door: "D03".into(),
+                    state: DoorState::Fault,
+                },
+                at: 5,
+                inputs: DockInputs {
+                    plan_version: 2,
+                    arrived_at: Some(1),
+                    ready_at: 8,
+                    load_ms: 10,
+                    doors_available: vec!["D01".into(), "D02".into()],
+                },
+            },
+            Decision::CallVehicle {
+                departure: "DEP-1".into(),
+                door: "D02".into(),
+                planned_start: 10,
+                reason: CallReason::StartDue {
+                    call_lead_ms: 900_000,
+                },
+                at: 6,
+                plan_version: 2,
+            },
+            Decision::LoadingList {
+                departure: "DEP-1".into(),
+                door: None,
+                stops: vec![LoadStop {
+                    stop: "s2".into(),
+                    name: None,
+                    delivery_seq: 2,
+                    orders: vec!["O1".into()],
+                }],
+                reason: ListReason::NewPlan,
+                at: 7,
+                plan_version: 2,
+            },
+        ];
+        for (d, kind) in dock
+            .into_iter()
+            .zip(["dock_assignment", "call_vehicle", "loading_list"])
+        {
+            let body = crate::domain::EventBody::Decision(d);
+            let json = serde_json::to_value(&body).expect("serializes");
+            assert_eq!(json["kind"], kind);
+            assert_eq!(body.kind(), kind);
+            let back: crate::domain::EventBody = serde_json::from_value(json).expect("parses");
+            assert_eq!(back, body);
+        }
     }
 }

@@ -128,6 +128,10 @@ pub struct Planner {
     retimed: HashMap<String, Millis>,
     /// The plan changed (orders moved) since the model was built.
     stale: bool,
+    /// Departure -> when its goods are predicted staged behind the door
+    /// (last pick plus staging), as of the last round: the dock sequencer's
+    /// earliest start.
+    staged: HashMap<String, Millis>,
 }
 
 /// A snapshot of the forecast, for displays and `dockside plan waves`.
@@ -190,6 +194,7 @@ impl Planner {
             proposed: HashSet::new(),
             retimed: HashMap::new(),
             stale: false,
+            staged: HashMap::new(),
         }
     }
 
@@ -203,6 +208,12 @@ impl Planner {
 
     pub fn model(&self) -> Option<&Model> {
         self.model.as_ref()
+    }
+
+    /// Per departure with orders, when its goods are predicted staged (the
+    /// forecast of the last [`Planner::decide`]).
+    pub fn staged(&self) -> &HashMap<String, Millis> {
+        &self.staged
     }
 
     /// Apply a plan. Returns false (and keeps the current one) when its
@@ -571,6 +582,13 @@ impl Planner {
             rates,
         };
         let fc = self.run_forecast(model, &caps, now);
+        self.staged = model
+            .departures
+            .iter()
+            .zip(&fc.departures)
+            .filter(|(d, _)| !d.orders.is_empty())
+            .map(|(d, f)| (d.id.clone(), f.pick_done + d.load.staging_ms()))
+            .collect();
         let mut out = Vec::new();
 
         if self.config.controls_release {

@@ -451,6 +451,16 @@ mod tests {
                     rates: vec![],
                 },
             }),
+            EventBody::Decision(crate::domain::Decision::CallVehicle {
+                departure: "D1".into(),
+                door: "D03".into(),
+                planned_start: 1_795_000_900_000,
+                reason: crate::domain::decision::CallReason::StartDue {
+                    call_lead_ms: 900_000,
+                },
+                at: 1_795_000_000_240,
+                plan_version: 3,
+            }),
         ];
         let events: Vec<StoredEvent> = bodies
             .into_iter()

@@ -307,6 +307,31 @@ impl Agent {
         });
     }
 
+    /// The kinds of the planner decisions in the log, in seq order.
+    pub fn decision_kinds(&self) -> Vec<String> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e.body {
+                dockside::domain::EventBody::Decision(d) => Some(d.kind().to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `dockside plan waves --replay` over this agent's log: its JSON report
+    /// and whether it exited 0.
+    pub fn replay(&self) -> (serde_json::Value, bool) {
+        let out = Command::new(env!("CARGO_BIN_EXE_dockside"))
+            .args(["plan", "waves", "--replay"])
+            .arg(self.db())
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .expect("replay");
+        let report = serde_json::from_slice(&out.stdout).expect("replay JSON");
+        (report, out.status.success())
+    }
+
     /// `kill -9`: no chance to commit or ack anything.
     pub fn kill9(&mut self) {
         let mut c = self.child.take().expect("agent running");
@@ -553,4 +578,61 @@ impl Drop for Central {
             let _ = c.wait();
         }
     }
+}
+
+/// A `[[modbus.devices.doors]]` table: door `name` with its signals on
+/// discrete inputs `base..base+4` and its fault on bit `fault_bit` of
+/// holding register 10.
+pub fn modbus_door(name: &str, base: u16, fault_bit: u8) -> String {
+    format!(
+        r#"
+[[modbus.devices.doors]]
+door = "{name}"
+[modbus.devices.doors.signals]
+door_open = {{ table = "discrete_input", address = {} }}
+vehicle_present = {{ table = "discrete_input", address = {} }}
+restraint_engaged = {{ table = "discrete_input", address = {} }}
+leveller_deployed = {{ table = "discrete_input", address = {} }}
+fault = {{ table = "holding_register", address = 10, bit = {fault_bit} }}
+"#,
+        base,
+        base + 1,
+        base + 2,
+        base + 3
+    )
+}
+
+/// Subscribe to `filter` on the broker at `port` (on `rt`) and hand every
+/// message received as (topic, payload). Returns once subscribed.
+pub fn watch(
+    rt: &tokio::runtime::Runtime,
+    port: u16,
+    filter: &str,
+) -> std::sync::mpsc::Receiver<(String, Vec<u8>)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let filter = filter.to_owned();
+    rt.spawn(async move {
+        let id = format!("watcher-{}", free_port());
+        let (client, mut eventloop) = AsyncClient::new(MqttOptions::new(id, "127.0.0.1", port), 64);
+        client
+            .subscribe(filter, QoS::AtLeastOnce)
+            .await
+            .expect("subscribe");
+        while let Ok(ev) = eventloop.poll().await {
+            match ev {
+                Event::Incoming(Packet::SubAck(_)) => {
+                    let _ = ready_tx.send(());
+                }
+                Event::Incoming(Packet::Publish(p)) => {
+                    let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
+                }
+                _ => {}
+            }
+        }
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the watcher subscribed");
+    rx
 }

@@ -439,7 +439,7 @@ impl Network {
             }
             EventBody::Scan { .. } | EventBody::VehicleArrived { .. } => Follow::None,
             EventBody::Decision(decision) => {
-                let rates = &decision.inputs().rates;
+                let rates = decision.inputs().map_or(&[][..], |i| &i.rates[..]);
                 if !rates.is_empty() {
                     let rate: f64 = rates
                         .iter()
@@ -555,6 +555,10 @@ fn apply_decision(s: &mut Site, decision: &Decision) -> Follow {
             }
             Follow::None
         }
+        // Dock-door decisions are the site's own business.
+        Decision::DockAssignment { .. }
+        | Decision::CallVehicle { .. }
+        | Decision::LoadingList { .. } => Follow::None,
     }
 }
 

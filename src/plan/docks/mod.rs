@@ -10,6 +10,7 @@
 
 pub mod construct;
 pub mod exact;
+pub mod live;
 pub mod outcome;
 pub mod search;
 pub mod tadumadze;
