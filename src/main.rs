@@ -206,7 +206,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(async {
                 let stop = CancellationToken::new();
                 tokio::spawn(stop_on_signal(stop.clone()));
-                agent::run(config, stop).await
+                agent::run(config, dockside::domain::time::Clock::wall(), stop).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -218,7 +218,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     runtime()?.block_on(async {
                         let stop = CancellationToken::new();
                         tokio::spawn(stop_on_signal(stop.clone()));
-                        central::run(config, stop).await
+                        central::run(config, dockside::domain::time::Clock::wall(), stop).await
                     })?;
                 }
                 Some(CentralCommand::Status { json }) => {

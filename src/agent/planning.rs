@@ -10,7 +10,7 @@ use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{AgentConfig, PlanningConfig};
-use crate::domain::time::now_ms;
+use crate::domain::time::Clock;
 use crate::domain::{Decision, EventBody, Millis, SitePlan, StoredEvent};
 use crate::ingest::site_mqtt::AckTicket;
 use crate::link::{self, LinkError};
@@ -127,12 +127,17 @@ pub struct Planning {
     site: String,
     log: LogPlanner,
     publisher: MqttOptions,
+    clock: Clock,
 }
 
 impl Planning {
     /// Store `plan_file` (if any) as a plan, then open the planner on the log.
     /// Built before any source starts.
-    pub fn new(agent: &AgentConfig, config: &PlanningConfig) -> Result<Planning, PlanningError> {
+    pub fn new(
+        agent: &AgentConfig,
+        config: &PlanningConfig,
+        clock: Clock,
+    ) -> Result<Planning, PlanningError> {
         if let Some(path) = &config.plan_file {
             let why = |e: String| PlanningError::PlanFile {
                 path: path.clone(),
@@ -148,12 +153,12 @@ impl Planning {
                 )));
             }
             let mut outbox = Outbox::open(&agent.db_path(), &agent.site)?;
-            if outbox.store_plan(plan.version, plan.generated_at, &text, now_ms())? {
+            if outbox.store_plan(plan.version, plan.generated_at, &text, clock.now_ms())? {
                 tracing::info!(version = plan.version, "planning: plan file stored");
             }
         }
         let reader = LogReader::open(&agent.db_path())?;
-        let from = replay_start(now_ms(), config.replay_h);
+        let from = replay_start(clock.now_ms(), config.replay_h);
         let log = LogPlanner::new(config.waves.clone(), reader, from)?;
         let publisher = link::mqtt_options(
             &agent.site_broker,
@@ -165,6 +170,7 @@ impl Planning {
             site: agent.site.clone(),
             log,
             publisher,
+            clock,
         })
     }
 
@@ -176,10 +182,10 @@ impl Planning {
         stop: CancellationToken,
     ) -> Result<(), PlanningError> {
         let round_ms = self.config.round_s as i64 * 1000;
-        let start = replay_start(now_ms(), self.config.replay_h);
+        let start = replay_start(self.clock.now_ms(), self.config.replay_h);
         let mut t = round_at_or_after(start, round_ms);
         let mut replayed = 0;
-        while t + ROUND_MARGIN_MS <= now_ms() {
+        while t + ROUND_MARGIN_MS <= self.clock.now_ms() {
             tokio::task::block_in_place(|| self.log.round(t))?;
             t += round_ms;
             replayed += 1;
@@ -197,10 +203,10 @@ impl Planning {
             }
         });
         loop {
-            let wait = (t + ROUND_MARGIN_MS - now_ms()).max(0) as u64;
+            let wait = self.clock.until(t + ROUND_MARGIN_MS);
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
             let decisions = tokio::task::block_in_place(|| self.log.round(t))?;
             for d in decisions {
@@ -209,7 +215,7 @@ impl Planning {
                 let topic = d.topic(&self.config.topic_prefix, &self.site);
                 let record = Record {
                     topic: "dockside/planner".into(),
-                    received_at: now_ms(),
+                    received_at: self.clock.now_ms(),
                     identity: Identity::Local,
                     outcome: Outcome::Event {
                         body: EventBody::Decision(d),
