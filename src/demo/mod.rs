@@ -36,6 +36,8 @@ pub enum DemoError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("demo: {0} holds an earlier run's databases\n    fix: remove it, or give --data an empty or new directory")]
+    DataInUse(PathBuf),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("demo: {0}")]
@@ -126,9 +128,9 @@ pub async fn run(options: DemoOptions) -> Result<Summary, DemoError> {
         let over = site.step().await?;
         if last_sample.elapsed() >= SAMPLE_EVERY {
             last_sample = Instant::now();
-            let backlog = backlog(&agent_db);
+            let agent = agent_side(&agent_db);
             let now = clock.now_ms();
-            if let Some(b) = backlog {
+            if let Some(b) = agent.backlog {
                 if b > peak.0 {
                     peak = (b, Some(now));
                 }
@@ -136,7 +138,7 @@ pub async fn run(options: DemoOptions) -> Result<Summary, DemoError> {
                 last_backlog = b;
             }
             if let Some(v) = view.as_mut() {
-                v.draw(day, &site.progress, backlog, site.link_up());
+                v.draw(day, &site.progress, &agent, site.link_up());
             }
         }
         if over || agent_task.is_finished() || central_task.is_finished() {
@@ -194,10 +196,18 @@ pub async fn run(options: DemoOptions) -> Result<Summary, DemoError> {
     Ok(summary)
 }
 
-/// Events the agent holds that central has not acknowledged.
-fn backlog(agent_db: &std::path::Path) -> Option<i64> {
-    let summary = LogReader::open(agent_db).ok()?.summary().ok()?;
-    Some(summary.sync.backlog)
+/// What the agent's log says now: its backlog and door states.
+fn agent_side(agent_db: &std::path::Path) -> view::AgentSide {
+    let Ok(reader) = LogReader::open(agent_db) else {
+        return view::AgentSide::default();
+    };
+    view::AgentSide {
+        backlog: reader.summary().ok().map(|s| s.sync.backlog),
+        doors: reader
+            .door_states()
+            .map(|ds| ds.into_iter().map(|d| (d.door, d.state.as_str())).collect())
+            .unwrap_or_default(),
+    }
 }
 
 /// Wait until central stores every event the agent logged.
@@ -252,6 +262,12 @@ impl DataDir {
 
     fn sub(&self, name: &str) -> Result<PathBuf, DemoError> {
         let path = self.path.join(name);
+        // The day starts from nothing: an old log would carry on its seq
+        // and state into a new day, and the figures would mix both.
+        let used = std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some());
+        if used {
+            return Err(DemoError::DataInUse(path));
+        }
         std::fs::create_dir_all(&path).map_err(|source| DemoError::Data {
             path: path.clone(),
             source,

@@ -58,6 +58,9 @@ pub struct Progress {
     pub doors: Vec<DoorView>,
     /// Decisions as they came, in order.
     pub decisions: Vec<Decision>,
+    /// Decisions of kinds this build does not know (the dock sequencer's,
+    /// once the agent makes them): (kind, fields worth showing).
+    pub other_decisions: Vec<(String, String)>,
     pub released: Vec<(String, Millis)>,
     pub deferrals_accepted: usize,
     pub plans_pushed: u64,
@@ -71,7 +74,7 @@ pub struct Site<'d> {
     clock: Clock,
     live: LiveDay<'d>,
     devices: AsyncClient,
-    decisions: mpsc::UnboundedReceiver<Decision>,
+    decisions: mpsc::UnboundedReceiver<Heard>,
     plans: mpsc::UnboundedSender<String>,
     plc: DoorPlc,
     relay: Relay,
@@ -168,9 +171,14 @@ impl<'d> Site<'d> {
     pub async fn step(&mut self) -> Result<bool, DemoError> {
         let now = self.clock.now_ms();
         self.progress.now = now;
-        while let Ok(d) = self.decisions.try_recv() {
-            self.act_on(&d, now).await;
-            self.progress.decisions.push(d);
+        while let Ok(heard) = self.decisions.try_recv() {
+            match heard {
+                Heard::Known(d) => {
+                    self.act_on(&d, now).await;
+                    self.progress.decisions.push(d);
+                }
+                Heard::Other(kind, text) => self.progress.other_decisions.push((kind, text)),
+            }
         }
         for h in self.live.advance(now) {
             self.publish(&h).await;
@@ -345,12 +353,41 @@ impl<'d> Site<'d> {
     }
 }
 
+/// A decision heard on the broker.
+enum Heard {
+    Known(Decision),
+    /// A kind this build does not know: its `kind` and its other fields.
+    Other(String, String),
+}
+
+impl Heard {
+    fn parse(payload: &[u8]) -> Option<Heard> {
+        if let Ok(d) = serde_json::from_slice::<Decision>(payload) {
+            return Some(Heard::Known(d));
+        }
+        let serde_json::Value::Object(mut fields) = serde_json::from_slice(payload).ok()? else {
+            return None;
+        };
+        let kind = fields.remove("kind")?.as_str()?.to_owned();
+        fields.remove("inputs");
+        let text = fields
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k} {s}"),
+                other => format!("{k} {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(Heard::Other(kind, text))
+    }
+}
+
 /// An MQTT client on the demo broker, its event loop polled until `stop`;
 /// with a filter, what arrives on it is parsed as decisions and forwarded.
 fn client(
     broker: std::net::SocketAddr,
     id: &str,
-    decisions: Option<(String, mpsc::UnboundedSender<Decision>)>,
+    decisions: Option<(String, mpsc::UnboundedSender<Heard>)>,
     stop: CancellationToken,
 ) -> AsyncClient {
     let mut options = MqttOptions::new(id, broker.ip().to_string(), broker.port());
@@ -374,11 +411,11 @@ fn client(
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     if let Some((_, tx)) = &decisions {
-                        match serde_json::from_slice::<Decision>(&p.payload) {
-                            Ok(d) => {
-                                let _ = tx.send(d);
+                        match Heard::parse(&p.payload) {
+                            Some(h) => {
+                                let _ = tx.send(h);
                             }
-                            Err(e) => tracing::warn!(error = %e, "demo: unreadable decision"),
+                            None => tracing::warn!(topic = %p.topic, "demo: unreadable decision"),
                         }
                     }
                 }
@@ -391,4 +428,26 @@ fn client(
         }
     });
     client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_of_kinds_this_build_does_not_know_are_kept_for_the_view() {
+        let dock = br#"{"kind":"dock_assignment","departure":"DHL-R1-1","door":"D04","reason":"door D03 faulted","inputs":{}}"#;
+        match Heard::parse(dock) {
+            Some(Heard::Other(kind, text)) => {
+                assert_eq!(kind, "dock_assignment");
+                assert!(
+                    text.contains("door D04") && text.contains("reason door D03 faulted"),
+                    "{text}"
+                );
+                assert!(!text.contains("inputs"), "{text}");
+            }
+            _ => panic!("a dock decision is shown, not dropped"),
+        }
+        assert!(Heard::parse(b"not json").is_none());
+    }
 }

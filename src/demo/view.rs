@@ -37,12 +37,12 @@ impl View {
         View { last: None }
     }
 
-    pub fn draw(&mut self, day: &Day, p: &Progress, backlog: Option<i64>, link_up: bool) {
+    pub fn draw(&mut self, day: &Day, p: &Progress, agent: &AgentSide, link_up: bool) {
         if self.last.is_some_and(|t| t.elapsed() < EVERY) {
             return;
         }
         self.last = Some(std::time::Instant::now());
-        let text = frame(day, p, backlog, link_up);
+        let text = frame(day, p, agent, link_up);
         let mut out = std::io::stdout().lock();
         // Home and clear below: redraw in place without flicker.
         let _ = write!(out, "\x1b[H\x1b[J{text}");
@@ -50,8 +50,17 @@ impl View {
     }
 }
 
+/// What the agent's log says (read-only, beside the running agent).
+#[derive(Debug, Clone, Default)]
+pub struct AgentSide {
+    pub backlog: Option<i64>,
+    /// Each door's state as the agent logged it from Modbus.
+    pub doors: HashMap<String, &'static str>,
+}
+
 /// One screen of the site's state.
-pub fn frame(day: &Day, p: &Progress, backlog: Option<i64>, link_up: bool) -> String {
+pub fn frame(day: &Day, p: &Progress, agent: &AgentSide, link_up: bool) -> String {
+    let backlog = agent.backlog;
     let mut o = String::new();
     let line = |o: &mut String, s: String| {
         o.push_str(&s);
@@ -81,23 +90,24 @@ pub fn frame(day: &Day, p: &Progress, backlog: Option<i64>, link_up: bool) -> St
             p.messages
         ),
     );
-    line(&mut o, "DOORS".into());
-    for chunk in p.doors.chunks(4) {
+    line(
+        &mut o,
+        "DOORS (the departure at each; the agent's state from Modbus)".into(),
+    );
+    for chunk in p.doors.chunks(3) {
         let cells: Vec<String> = chunk
             .iter()
             .map(|d| {
-                let what = if d.fault {
-                    "FAULT".to_owned()
-                } else {
-                    d.docked
-                        .map_or("free".into(), |k| day.departures[k].id.clone())
-                };
+                let what = d
+                    .docked
+                    .map_or("-".into(), |k| day.departures[k].id.clone());
                 let queue = if d.queue.is_empty() {
                     String::new()
                 } else {
-                    format!(" +{}", d.queue.len())
+                    format!("+{}", d.queue.len())
                 };
-                format!("{} {:<14}{:<4}", d.id, what, queue)
+                let state = agent.doors.get(&d.id).copied().unwrap_or("?");
+                format!("{} {:<11} {:<14}{:<3}", d.id, what, state, queue)
             })
             .collect();
         line(&mut o, format!("  {}", cells.join("  ")));
@@ -172,8 +182,79 @@ pub fn frame(day: &Day, p: &Progress, backlog: Option<i64>, link_up: bool) -> St
         );
     }
     line(&mut o, "\nDECISIONS (latest, with reasons)".into());
-    for d in p.decisions.iter().rev().take(8) {
-        line(&mut o, format!("  {} {}", hhmm(d.at()), render_decision(d)));
+    for (at, text) in collapsed(&p.decisions).into_iter().take(8) {
+        line(&mut o, format!("  {} {text}", hhmm(at)));
+    }
+    if !p.other_decisions.is_empty() {
+        line(&mut o, "\nDOCK DECISIONS (the agent's sequencer)".into());
+        for (kind, text) in p.other_decisions.iter().rev().take(6) {
+            line(&mut o, format!("  {kind}: {text}"));
+        }
     }
     o
+}
+
+/// The latest decisions first, a round's deferrals between the same two
+/// departures on one line.
+fn collapsed(decisions: &[Decision]) -> Vec<(Millis, String)> {
+    let mut out: Vec<(Millis, String)> = Vec::new();
+    let mut run: Option<(Millis, &str, &str, usize)> = None;
+    let flush = |out: &mut Vec<(Millis, String)>, run: Option<(Millis, &str, &str, usize)>| {
+        if let Some((at, from, to, n)) = run {
+            out.push((at, format!("defer {n} order(s): {from} -> {to}")));
+        }
+    };
+    for d in decisions.iter().rev() {
+        if let Decision::OrderDeferralProposed {
+            from_departure,
+            to_departure,
+            at,
+            ..
+        } = d
+        {
+            match &mut run {
+                Some((t, f, to, n)) if t == at && f == from_departure && to == to_departure => {
+                    *n += 1
+                }
+                _ => {
+                    flush(&mut out, run.take());
+                    run = Some((*at, from_departure, to_departure, 1));
+                }
+            }
+            continue;
+        }
+        flush(&mut out, run.take());
+        out.push((d.at(), render_decision(d)));
+        if out.len() > 8 {
+            return out;
+        }
+    }
+    flush(&mut out, run);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::decision::DecisionInputs;
+
+    #[test]
+    fn a_rounds_deferrals_show_as_one_line() {
+        let defer = |order: &str| Decision::OrderDeferralProposed {
+            order: order.into(),
+            from_departure: "A".into(),
+            to_departure: "B".into(),
+            stop: "S".into(),
+            remaining_lines: 3,
+            predicted_ready: 0,
+            cutoff: 0,
+            at: 60_000,
+            inputs: DecisionInputs {
+                plan_version: 1,
+                rates: Vec::new(),
+            },
+        };
+        let lines = collapsed(&[defer("o1"), defer("o2"), defer("o3")]);
+        assert_eq!(lines, [(60_000, "defer 3 order(s): A -> B".to_owned())]);
+    }
 }
