@@ -5,7 +5,8 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use crate::config::{AgentConfig, CentralConfig, ConfigError};
+use super::DemoError;
+use crate::config::{AgentConfig, CentralConfig};
 
 /// Topics the simulated devices publish on.
 pub const SCANS: &str = "site/scanners";
@@ -32,7 +33,7 @@ pub fn agent(
     dir: &Path,
     doors: &[String],
     ports: &Ports,
-) -> Result<AgentConfig, ConfigError> {
+) -> Result<AgentConfig, DemoError> {
     let mut text = format!(
         r#"site = "{site}"
 data_dir = "{data}"
@@ -130,10 +131,20 @@ fault = {{ table = "discrete_input", address = {} }}
             FAULT_BASE + i as u16
         );
     }
-    AgentConfig::parse(&text, &dir.join("dockside.toml"))
+    written(&text, &dir.join("dockside.toml"))?;
+    Ok(AgentConfig::parse(&text, &dir.join("dockside.toml"))?)
 }
 
-pub fn central(dir: &Path, broker: SocketAddr) -> Result<CentralConfig, ConfigError> {
+/// Kept beside the databases, so `dockside status` and `events` can read
+/// them after the demo (the ports in it are gone by then).
+fn written(text: &str, path: &Path) -> Result<(), DemoError> {
+    std::fs::write(path, text).map_err(|source| DemoError::Data {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+pub fn central(dir: &Path, broker: SocketAddr) -> Result<CentralConfig, DemoError> {
     let text = format!(
         r#"data_dir = "{}"
 
@@ -147,5 +158,6 @@ reconnect_max_ms = 1000
         dir.display(),
         broker.port()
     );
-    CentralConfig::parse(&text, &dir.join("central.toml"))
+    written(&text, &dir.join("central.toml"))?;
+    Ok(CentralConfig::parse(&text, &dir.join("central.toml"))?)
 }

@@ -168,3 +168,30 @@ fn plan(
     };
     s.slots(&p)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::scenario::Prepared;
+    use crate::sim::day::{play, PlayOptions, Policy};
+
+    #[test]
+    fn a_door_fault_moves_what_was_planned_there_and_nothing_loads_at_it_meanwhile() {
+        let p = Prepared::built_in();
+        let outcome = play(&p.day, &Policy::Static, &PlayOptions::default());
+        for policy in [DoorPolicy::Sequencer, DoorPolicy::FirstComeFirstServed] {
+            let doors = schedule(&p.day, &outcome, policy);
+            assert_eq!(doors.loadings.len(), outcome.served().count());
+            let r = &doors.resequences[0];
+            eprintln!("{policy:?}: {:?}", r.moved);
+            let k = p.day.doors.iter().position(|d| *d == r.door).expect("door");
+            for l in &doors.loadings {
+                let overlaps = l.slot.start < r.until && l.slot.end > r.at;
+                assert!(!(l.door == k && overlaps && l.slot.start >= r.at), "{l:?}");
+            }
+            if policy == DoorPolicy::Sequencer {
+                assert!(!r.moved.is_empty(), "nothing was planned at {}", r.door);
+            }
+        }
+    }
+}

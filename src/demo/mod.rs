@@ -264,7 +264,9 @@ impl DataDir {
         let path = self.path.join(name);
         // The day starts from nothing: an old log would carry on its seq
         // and state into a new day, and the figures would mix both.
-        let used = std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some());
+        let used = ["dockside.db", "central.db"]
+            .iter()
+            .any(|db| path.join(db).exists());
         if used {
             return Err(DemoError::DataInUse(path));
         }

@@ -171,6 +171,8 @@ pub struct IncidentOutcome {
     pub risks: Vec<String>,
     /// Re-plans: deferrals proposed, departures retimed, vehicles moved to other doors.
     pub replans: Vec<String>,
+    /// What became of it, where no decision names it.
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -229,15 +231,28 @@ pub fn incidents(day: &Day, decisions: &[Decision], doors: &DoorDay) -> Vec<Inci
                         _ => None,
                     })
                     .collect();
-                let replans = decisions
-                    .iter()
-                    .filter(|d| within(d.at()))
-                    .filter_map(|d| match d {
-                        Decision::OrderDeferralProposed {
-                            order,
-                            to_departure,
-                            ..
-                        } => Some(format!("defer {order} to {to_departure}")),
+                // Deferrals by (from, to), in the order first proposed.
+                let mut deferred: Vec<((&str, &str), usize)> = Vec::new();
+                for d in decisions.iter().filter(|d| within(d.at())) {
+                    if let Decision::OrderDeferralProposed {
+                        from_departure,
+                        to_departure,
+                        ..
+                    } = d
+                    {
+                        let key = (from_departure.as_str(), to_departure.as_str());
+                        match deferred.iter_mut().find(|(k, _)| *k == key) {
+                            Some((_, n)) => *n += 1,
+                            None => deferred.push((key, 1)),
+                        }
+                    }
+                }
+                let mut replans: Vec<String> = deferred
+                    .into_iter()
+                    .map(|((from, to), n)| format!("defer {n} order(s) {from} -> {to}"))
+                    .collect();
+                replans.extend(decisions.iter().filter(|d| within(d.at())).filter_map(
+                    |d| match d {
                         Decision::DepartureRetimed {
                             departure,
                             retimed_to,
@@ -247,13 +262,14 @@ pub fn incidents(day: &Day, decisions: &[Decision], doors: &DoorDay) -> Vec<Inci
                             &format_rfc3339(*retimed_to)[11..16]
                         )),
                         _ => None,
-                    })
-                    .collect();
+                    },
+                ));
                 out.push(IncidentOutcome {
                     incident: format!("pick slowdown in {zone}"),
                     at: *from,
                     risks,
                     replans,
+                    note: None,
                 });
             }
             Incident::DoorOutage { door, from, .. } => {
@@ -269,17 +285,37 @@ pub fn incidents(day: &Day, decisions: &[Decision], doors: &DoorDay) -> Vec<Inci
                     at: *from,
                     risks: Vec::new(),
                     replans,
+                    note: None,
                 });
             }
             Incident::LateVehicle {
                 departure, delay, ..
             } => {
                 let d = &day.departures[*departure];
+                let note = doors
+                    .loadings
+                    .iter()
+                    .find(|l| l.departure == *departure)
+                    .map(|l| {
+                        let left = l.slot.end.max(d.scheduled_at);
+                        let verdict = if left > d.cutoff {
+                            format!("{} min after its cutoff", (left - d.cutoff) / 60_000)
+                        } else {
+                            format!("{} min inside its cutoff", (d.cutoff - left) / 60_000)
+                        };
+                        format!(
+                            "loaded at {} from {} to {}, left {verdict}",
+                            day.doors[l.door],
+                            hhmm(l.slot.start),
+                            hhmm(l.slot.end)
+                        )
+                    });
                 out.push(IncidentOutcome {
                     incident: format!("vehicle for {} {} min late", d.id, delay / 60_000),
                     at: day.truth[*departure].vehicle_arrival,
                     risks: Vec::new(),
                     replans: Vec::new(),
+                    note,
                 });
             }
             Incident::Absence { .. } => {}
@@ -401,7 +437,9 @@ pub fn render(s: &Summary) -> String {
         if i.replans.len() > 6 {
             let _ = writeln!(o, "      ... and {} more", i.replans.len() - 6);
         }
-        if i.risks.is_empty() && i.replans.is_empty() {
+        if let Some(note) = &i.note {
+            let _ = writeln!(o, "      {note}");
+        } else if i.risks.is_empty() && i.replans.is_empty() {
             let _ = writeln!(o, "      (no decision needed)");
         }
     }
