@@ -344,6 +344,10 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             headless,
             json,
         } => {
+            // Logs would scroll the live view away: only when asked for.
+            if std::env::var_os("DOCKSIDE_LOG").is_some() {
+                init_logging();
+            }
             let options = dockside::demo::DemoOptions {
                 scenario,
                 speed,

@@ -38,6 +38,8 @@ pub enum DemoError {
     },
     #[error("demo: {0} holds an earlier run's databases\n    fix: remove it, or give --data an empty or new directory")]
     DataInUse(PathBuf),
+    #[error("demo: stopped by Ctrl-C at {} (simulated); no summary for a day not played out", crate::domain::time::format_rfc3339(*.0))]
+    Interrupted(crate::domain::Millis),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("demo: {0}")]
@@ -120,6 +122,14 @@ pub async fn run(options: DemoOptions) -> Result<Summary, DemoError> {
         stop.clone(),
     );
     let mut view = (!options.headless).then(view::View::new);
+    // Ctrl-C ends the day early but cleanly: the agent commits what it holds.
+    let interrupt = CancellationToken::new();
+    let on_signal = interrupt.clone();
+    let signals = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
     let mut peak = (0i64, None);
     let mut outages = Vec::new();
     let mut last_backlog = 0;
@@ -141,12 +151,24 @@ pub async fn run(options: DemoOptions) -> Result<Summary, DemoError> {
                 v.draw(day, &site.progress, &agent, site.link_up());
             }
         }
-        if over || agent_task.is_finished() || central_task.is_finished() {
+        if over
+            || agent_task.is_finished()
+            || central_task.is_finished()
+            || interrupt.is_cancelled()
+        {
             break;
         }
         tokio::time::sleep(site.pause()).await;
     }
+    signals.abort();
     let to = clock.now_ms();
+    if interrupt.is_cancelled() {
+        stop.cancel();
+        let _ = agent_task.await;
+        let _ = central_task.await;
+        data.finish();
+        return Err(DemoError::Interrupted(to));
+    }
     let drained = drain(&agent_db, &central_db).await;
     stop.cancel();
     let agent_result = agent_task.await;
