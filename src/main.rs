@@ -348,13 +348,16 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if std::env::var_os("DOCKSIDE_LOG").is_some() {
                 init_logging();
             }
+            let prepared = match scenario {
+                Some(path) => dockside::demo::scenario::Prepared::load(&path)?,
+                None => dockside::demo::scenario::Prepared::built_in(),
+            };
             let options = dockside::demo::DemoOptions {
-                scenario,
                 speed,
                 data,
                 headless,
             };
-            let summary = runtime()?.block_on(dockside::demo::run(options))?;
+            let summary = runtime()?.block_on(dockside::demo::run(prepared, options))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {

@@ -47,12 +47,14 @@ fn agent_log(db: &std::path::Path) -> (String, String, Vec<i64>) {
 async fn the_built_in_day_syncs_exactly_once_reacts_to_its_incidents_and_beats_the_fixed_schedule()
 {
     let data = tempfile::tempdir().expect("tempdir");
-    let summary = demo::run(DemoOptions {
-        scenario: None,
-        speed: Some(SPEED),
-        data: Some(data.path().to_owned()),
-        headless: true,
-    })
+    let summary = demo::run(
+        demo::scenario::Prepared::built_in(),
+        DemoOptions {
+            speed: Some(SPEED),
+            data: Some(data.path().to_owned()),
+            headless: true,
+        },
+    )
     .await
     .expect("the demo runs to its end");
     eprintln!("{}", demo::summary::render(&summary));
@@ -115,9 +117,26 @@ fn a_bad_scenario_file_names_the_key_and_the_fix() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bad.toml");
     let text = demo::scenario::BUILT_IN.replace("door = \"D03\"", "door = \"D99\"");
-    std::fs::write(&path, text).expect("write");
+    std::fs::write(&path, &text).expect("write");
+    let line = 1 + text
+        .lines()
+        .position(|l| l.starts_with("door = \"D99\""))
+        .expect("the door line");
     let e = demo::scenario::Prepared::load(&path).expect_err("no such door");
     let shown = e.to_string();
     assert!(shown.contains("`incidents[1].door`"), "{shown}");
     assert!(shown.contains("fix: use one of D01 to D12"), "{shown}");
+
+    // From the command line: refused before anything starts, as a config mistake.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dockside"))
+        .args(["demo", "--headless", "--scenario"])
+        .arg(&path)
+        .output()
+        .expect("run dockside");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains(&format!("line {line}: `incidents[1].door`")),
+        "{stderr}"
+    );
 }

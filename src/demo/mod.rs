@@ -54,8 +54,6 @@ pub enum DemoError {
 
 #[derive(Debug, Clone, Default)]
 pub struct DemoOptions {
-    /// A scenario file; none: the built-in one.
-    pub scenario: Option<PathBuf>,
     /// Simulated seconds per real second; none: the scenario's.
     pub speed: Option<f64>,
     /// Where the agent's and central's databases go; none: a temporary
@@ -71,12 +69,9 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 /// How long the backlog may take to reach central once the day is over.
 const DRAIN: Duration = Duration::from_secs(60);
 
-/// Run the scenario to its end; returns the summary.
-pub async fn run(options: DemoOptions) -> Result<Summary, DemoError> {
-    let prepared = match &options.scenario {
-        Some(path) => Prepared::load(path)?,
-        None => Prepared::built_in(),
-    };
+/// Run the scenario (read and checked before anything starts) to its end;
+/// returns the summary.
+pub async fn run(prepared: Prepared, options: DemoOptions) -> Result<Summary, DemoError> {
     let speed = options.speed.unwrap_or(prepared.scenario.speed);
     let data = DataDir::new(options.data.clone())?;
     let day = &prepared.day;
