@@ -38,7 +38,7 @@ pub enum DemoError {
     },
     #[error("demo: {0} holds an earlier run's databases\n    fix: remove it, or give --data an empty or new directory")]
     DataInUse(PathBuf),
-    #[error("demo: stopped by Ctrl-C at {} (simulated); no summary for a day not played out", crate::domain::time::format_rfc3339(*.0))]
+    #[error("demo: stopped at {} (simulated) by a signal; no summary for a day not played out", crate::domain::time::format_rfc3339(*.0))]
     Interrupted(crate::domain::Millis),
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -117,14 +117,10 @@ pub async fn run(prepared: Prepared, options: DemoOptions) -> Result<Summary, De
         stop.clone(),
     );
     let mut view = (!options.headless).then(view::View::new);
-    // Ctrl-C ends the day early but cleanly: the agent commits what it holds.
+    // Ctrl-C (or the terminal closing, or SIGTERM) ends the day early but
+    // cleanly: the agent commits what it holds, temporary data goes.
     let interrupt = CancellationToken::new();
-    let on_signal = interrupt.clone();
-    let signals = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
+    let signals = tokio::spawn(on_signal(interrupt.clone()));
     let mut peak = (0i64, None);
     let mut outages = Vec::new();
     let mut last_backlog = 0;
@@ -211,6 +207,22 @@ pub async fn run(prepared: Prepared, options: DemoOptions) -> Result<Summary, De
     };
     data.finish();
     Ok(summary)
+}
+
+async fn on_signal(interrupt: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
+    }
+    interrupt.cancel();
 }
 
 /// What the agent's log says now: its backlog and door states.
