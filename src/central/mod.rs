@@ -421,6 +421,8 @@ pub async fn push_plan(
     push_plan_body(config, site, body, now_ms()).await
 }
 
+static PUSHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Store `body` (a JSON object) as `site`'s next plan, issued at `now`, and
 /// publish it retained. Returns the version.
 pub async fn push_plan_body(
@@ -439,7 +441,14 @@ pub async fn push_plan_body(
     let bytes = wire::encode(&msg).expect("plans carry no epoch");
     let mut options = link::mqtt_options(
         &config.broker,
-        format!("{}-push-{}", config.client_id(), std::process::id()),
+        // One id per push: a process pushing again (the demo) must not
+        // take over its previous connection's id while the broker drops it.
+        format!(
+            "{}-push-{}-{}",
+            config.client_id(),
+            std::process::id(),
+            PUSHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
         MAX_INCOMING,
     )?;
     options.set_clean_session(true);

@@ -40,6 +40,12 @@ pub enum DemoError {
     DataInUse(PathBuf),
     #[error("demo: stopped at {} (simulated) by a signal; no summary for a day not played out", crate::domain::time::format_rfc3339(*.0))]
     Interrupted(crate::domain::Millis),
+    #[error("demo: the agent or central stopped before the day ended ({}): agent {agent}, central {central}", crate::domain::time::format_rfc3339(*.at))]
+    EndedEarly {
+        at: crate::domain::Millis,
+        agent: String,
+        central: String,
+    },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("demo: {0}")]
@@ -125,7 +131,7 @@ pub async fn run(prepared: Prepared, options: DemoOptions) -> Result<Summary, De
     let mut outages = Vec::new();
     let mut last_backlog = 0;
     let mut last_sample = Instant::now() - Duration::from_secs(1);
-    loop {
+    let over = loop {
         let over = site.step().await?;
         if last_sample.elapsed() >= SAMPLE_EVERY {
             last_sample = Instant::now();
@@ -147,10 +153,10 @@ pub async fn run(prepared: Prepared, options: DemoOptions) -> Result<Summary, De
             || central_task.is_finished()
             || interrupt.is_cancelled()
         {
-            break;
+            break over;
         }
         tokio::time::sleep(site.pause()).await;
-    }
+    };
     signals.abort();
     let to = clock.now_ms();
     if interrupt.is_cancelled() {
@@ -159,6 +165,18 @@ pub async fn run(prepared: Prepared, options: DemoOptions) -> Result<Summary, De
         let _ = central_task.await;
         data.finish();
         return Err(DemoError::Interrupted(to));
+    }
+    if !over {
+        // The agent or central stopped on its own: say which, and why.
+        stop.cancel();
+        let agent = agent_task.await;
+        let central = central_task.await;
+        data.finish();
+        return Err(DemoError::EndedEarly {
+            at: to,
+            agent: format!("{agent:?}"),
+            central: format!("{central:?}"),
+        });
     }
     let drained = drain(&agent_db, &central_db).await;
     stop.cancel();

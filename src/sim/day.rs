@@ -1102,7 +1102,7 @@ pub fn play(day: &Day, policy: &Policy, options: &PlayOptions) -> DayOutcome {
             break;
         }
     }
-    w.outcome()
+    outcome(w)
 }
 
 /// A day played live: the world's picking, signals and plan changes, with
@@ -1171,7 +1171,7 @@ impl<'d> LiveDay<'d> {
 
     /// What really happened to each departure.
     pub fn outcome(self) -> DayOutcome {
-        self.world.outcome()
+        outcome(self.world)
     }
 }
 
@@ -1251,77 +1251,77 @@ impl<'d> World<'d> {
             .unwrap_or(self.day.start)
             + 4 * HOUR
     }
+}
 
-    fn outcome(self) -> DayOutcome {
-        let w = self;
-        let day = w.day;
-        let horizon = w.horizon();
-        let mut first_raised: HashMap<&str, Millis> = HashMap::new();
-        for d in &w.decisions {
-            if let Decision::DepartureAtRisk {
-                departure,
-                status: crate::domain::decision::RiskStatus::Raised,
-                at,
-                ..
-            } = d
-            {
-                first_raised.entry(departure.as_str()).or_insert(*at);
+/// What really happened to each departure of a played (or live) day.
+fn outcome(w: World<'_>) -> DayOutcome {
+    let day = w.day;
+    let horizon = w.horizon();
+    let mut first_raised: HashMap<&str, Millis> = HashMap::new();
+    for d in &w.decisions {
+        if let Decision::DepartureAtRisk {
+            departure,
+            status: crate::domain::decision::RiskStatus::Raised,
+            at,
+            ..
+        } = d
+        {
+            first_raised.entry(departure.as_str()).or_insert(*at);
+        }
+    }
+    let departures = day
+        .departures
+        .iter()
+        .enumerate()
+        .map(|(di, d)| {
+            let mine: Vec<usize> = (0..day.orders.len())
+                .filter(|&o| w.departure_of[o] == di)
+                .collect();
+            let lines: u64 = mine
+                .iter()
+                .map(|&o| day.orders[o].order.lines.len() as u64)
+                .sum();
+            let mut pick_done = Some(Millis::MIN);
+            for &o in &mine {
+                for p in &w.picked[o] {
+                    pick_done = match (pick_done, p) {
+                        (Some(a), Some(b)) => Some(a.max(*b)),
+                        _ => None,
+                    };
+                }
             }
-        }
-        let departures = day
-            .departures
-            .iter()
-            .enumerate()
-            .map(|(di, d)| {
-                let mine: Vec<usize> = (0..day.orders.len())
-                    .filter(|&o| w.departure_of[o] == di)
-                    .collect();
-                let lines: u64 = mine
-                    .iter()
-                    .map(|&o| day.orders[o].order.lines.len() as u64)
-                    .sum();
-                let mut pick_done = Some(Millis::MIN);
-                for &o in &mine {
-                    for p in &w.picked[o] {
-                        pick_done = match (pick_done, p) {
-                            (Some(a), Some(b)) => Some(a.max(*b)),
-                            _ => None,
-                        };
-                    }
+            let truth = &day.truth[di];
+            let load = (d.load.load_ms(lines) as f64 * truth.load_factor) as Millis;
+            let staging = (d.load.staging_ms() as f64 * truth.staging_factor) as Millis;
+            let ready = match pick_done {
+                Some(p) if !mine.is_empty() => {
+                    let start = (p + staging).max(truth.vehicle_arrival);
+                    day.door_free(d.door.as_deref(), start) + load
                 }
-                let truth = &day.truth[di];
-                let load = (d.load.load_ms(lines) as f64 * truth.load_factor) as Millis;
-                let staging = (d.load.staging_ms() as f64 * truth.staging_factor) as Millis;
-                let ready = match pick_done {
-                    Some(p) if !mine.is_empty() => {
-                        let start = (p + staging).max(truth.vehicle_arrival);
-                        day.door_free(d.door.as_deref(), start) + load
-                    }
-                    Some(_) => d.scheduled_at,
-                    None => horizon.max(d.cutoff + 1),
-                };
-                let left_at = ready.max(d.scheduled_at);
-                DepartureOutcome {
-                    id: d.id.clone(),
-                    scheduled_at: d.scheduled_at,
-                    cutoff: d.cutoff,
-                    orders: mine.len(),
-                    lines,
-                    pick_done: pick_done.filter(|_| !mine.is_empty()),
-                    ready,
-                    left_at,
-                    late: !mine.is_empty() && left_at > d.cutoff,
-                    first_raised: first_raised.get(d.id.as_str()).copied(),
-                }
-            })
-            .collect();
-        DayOutcome {
-            departures,
-            decisions: w.decisions,
-            rounds: w.rounds,
-            orders_deferred: w.deferred,
-            lines_picked: w.lines_picked,
-            inputs: w.inputs.unwrap_or_default(),
-        }
+                Some(_) => d.scheduled_at,
+                None => horizon.max(d.cutoff + 1),
+            };
+            let left_at = ready.max(d.scheduled_at);
+            DepartureOutcome {
+                id: d.id.clone(),
+                scheduled_at: d.scheduled_at,
+                cutoff: d.cutoff,
+                orders: mine.len(),
+                lines,
+                pick_done: pick_done.filter(|_| !mine.is_empty()),
+                ready,
+                left_at,
+                late: !mine.is_empty() && left_at > d.cutoff,
+                first_raised: first_raised.get(d.id.as_str()).copied(),
+            }
+        })
+        .collect();
+    DayOutcome {
+        departures,
+        decisions: w.decisions,
+        rounds: w.rounds,
+        orders_deferred: w.deferred,
+        lines_picked: w.lines_picked,
+        inputs: w.inputs.unwrap_or_default(),
     }
 }
