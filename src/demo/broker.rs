@@ -21,9 +21,53 @@ pub fn free_port() -> Result<u16, DemoError> {
 }
 
 /// Start the broker on its own threads (it lives as long as the process:
-/// rumqttd has no stop) and wait until it accepts connections.
-pub fn start() -> Result<SocketAddr, DemoError> {
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+/// rumqttd has no stop) and make sure the port answers for it: the port is
+/// chosen free but given to rumqttd unbound, so another process may take it
+/// first — then rumqttd cannot listen and we would talk to a stranger.
+pub async fn start() -> Result<SocketAddr, DemoError> {
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+        match start_on(addr).await {
+            Ok(()) => return Ok(addr),
+            Err(why) => {
+                tracing::warn!(%addr, %why, "demo broker: not ours on this port; another");
+                last = Some((addr, why));
+            }
+        }
+    }
+    let (addr, why) = last.expect("at least one attempt");
+    Err(DemoError::Broker(addr, why))
+}
+
+/// Start a broker on `addr`; Ok once it is known to be the one answering there.
+async fn start_on(addr: SocketAddr) -> Result<(), String> {
+    {
+        let mut broker = Broker::new(config(addr));
+        // A link inside the broker hears what a client publishes on the port.
+        let topic = format!("demo/probe/{:016x}", rand::random::<u64>());
+        let (mut probe_tx, probe_rx) = broker.link("demo-probe").map_err(|e| e.to_string())?;
+        probe_tx
+            .subscribe(topic.clone())
+            .map_err(|e| e.to_string())?;
+        std::thread::Builder::new()
+            .name("demo-broker".into())
+            .spawn(move || {
+                let _keep = probe_tx;
+                if let Err(e) = broker.start() {
+                    tracing::error!(error = %e, "demo broker stopped");
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        probe(addr, &topic, probe_rx).await
+    }
+}
+
+const ATTEMPTS: usize = 5;
+/// Ample on loopback; a slow answer only means another port is tried.
+const PROBE_WAIT: Duration = Duration::from_secs(2);
+
+fn config(addr: SocketAddr) -> Config {
     let server = ServerSettings {
         name: "demo".into(),
         listen: addr,
@@ -39,7 +83,7 @@ pub fn start() -> Result<SocketAddr, DemoError> {
             dynamic_filters: true,
         },
     };
-    let config = Config {
+    Config {
         id: 0,
         router: RouterConfig {
             max_connections: 64,
@@ -50,22 +94,72 @@ pub fn start() -> Result<SocketAddr, DemoError> {
         },
         v4: Some(HashMap::from([("demo".to_owned(), server)])),
         ..Config::default()
-    };
-    std::thread::Builder::new()
-        .name("demo-broker".into())
-        .spawn(move || {
-            let mut broker = Broker::new(config);
-            if let Err(e) = broker.start() {
-                tracing::error!(error = %e, "demo broker stopped");
-            }
-        })
-        .map_err(DemoError::Port)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    }
+}
+
+/// Publish on `topic` through the port and wait for the broker's own link
+/// to hear it.
+async fn probe(
+    addr: SocketAddr,
+    topic: &str,
+    mut heard: rumqttd::local::LinkRx,
+) -> Result<(), String> {
+    let deadline = Instant::now() + PROBE_WAIT;
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         if Instant::now() > deadline {
-            return Err(DemoError::BrokerStart(addr));
+            return Err("nothing listens".into());
         }
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok(addr)
+    let mut options =
+        rumqttc::MqttOptions::new("demo-probe-client", addr.ip().to_string(), addr.port());
+    options.set_clean_session(true);
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 4);
+    client
+        .publish(topic, rumqttc::QoS::AtLeastOnce, false, b"probe".to_vec())
+        .await
+        .map_err(|e| e.to_string())?;
+    let acked = tokio::time::timeout(PROBE_WAIT, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    })
+    .await
+    .map_err(|_| "no PUBACK".to_owned())?;
+    acked?;
+    let _ = client.disconnect().await;
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        while Instant::now() < deadline {
+            match heard.recv_deadline(deadline) {
+                Ok(Some(rumqttd::Notification::Forward(f)))
+                    if f.publish.topic == topic.as_bytes() =>
+                {
+                    return Ok(());
+                }
+                Ok(_) => {}
+                // Timed out: what was published went elsewhere.
+                Err(_) => break,
+            }
+        }
+        Err("another broker answers on this port".to_owned())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_port_another_broker_answers_on_is_not_taken_for_ours() {
+        let ours = start().await.expect("a broker");
+        let why = start_on(ours).await.expect_err("the port is taken");
+        assert!(why.contains("another broker"), "{why}");
+    }
 }

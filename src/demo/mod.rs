@@ -29,8 +29,8 @@ use summary::{RunFigures, Summary, SyncFigures};
 pub enum DemoError {
     #[error("demo: cannot open a loopback port: {0}\n    fix: check that 127.0.0.1 is up and ports are free")]
     Port(std::io::Error),
-    #[error("demo: the embedded broker did not start on {0}")]
-    BrokerStart(std::net::SocketAddr),
+    #[error("demo: the embedded broker did not start on {0}: {1}")]
+    Broker(std::net::SocketAddr, String),
     #[error("demo: data directory {path}: {source}\n    fix: give --data a directory you can write, or leave it out for a temporary one")]
     Data {
         path: PathBuf,
@@ -82,7 +82,7 @@ pub async fn run(prepared: Prepared, options: DemoOptions) -> Result<Summary, De
     let data = DataDir::new(options.data.clone())?;
     let day = &prepared.day;
 
-    let broker = broker::start()?;
+    let broker = broker::start().await?;
     let stop = CancellationToken::new();
     let relay = relay::Relay::start(broker, stop.clone()).await?;
     let plc = DoorPlc::new(&[1]);
