@@ -65,6 +65,24 @@ enum Command {
         #[command(subcommand)]
         command: Option<CentralCommand>,
     },
+    /// A whole simulated site and central in one process, nothing to install.
+    Demo {
+        /// A scenario file (see examples/demo-scenario.toml); default: built in.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Simulated seconds per real second (60: an hour a minute); default: the scenario's.
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Keep the agent's and central's databases here (default: a temporary directory).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// No live view: print the summary only.
+        #[arg(long)]
+        headless: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the site planner on a scenario and print its decisions and forecast as JSON.
     Plan {
         #[command(subcommand)]
@@ -206,7 +224,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(async {
                 let stop = CancellationToken::new();
                 tokio::spawn(stop_on_signal(stop.clone()));
-                agent::run(config, stop).await
+                agent::run(config, dockside::domain::time::Clock::wall(), stop).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -218,7 +236,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     runtime()?.block_on(async {
                         let stop = CancellationToken::new();
                         tokio::spawn(stop_on_signal(stop.clone()));
-                        central::run(config, stop).await
+                        central::run(config, dockside::domain::time::Clock::wall(), stop).await
                     })?;
                 }
                 Some(CentralCommand::Status { json }) => {
@@ -316,6 +334,34 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     let version = runtime()?.block_on(central::push_plan(&config, &site, &file))?;
                     println!("plan version {version} for site {site} stored and published");
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            scenario,
+            speed,
+            data,
+            headless,
+            json,
+        } => {
+            // Logs would scroll the live view away: only when asked for.
+            if std::env::var_os("DOCKSIDE_LOG").is_some() {
+                init_logging();
+            }
+            let prepared = match scenario {
+                Some(path) => dockside::demo::scenario::Prepared::load(&path)?,
+                None => dockside::demo::scenario::Prepared::built_in(),
+            };
+            let options = dockside::demo::DemoOptions {
+                speed,
+                data,
+                headless,
+            };
+            let summary = runtime()?.block_on(dockside::demo::run(prepared, options))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", dockside::demo::summary::render(&summary));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AgentConfig;
+use crate::domain::time::Clock;
 use crate::ingest::modbus;
 use crate::ingest::site_mqtt::{IngestError, SiteSubscriber};
 use crate::store::{LogReader, StoreError, Writer};
@@ -41,9 +42,14 @@ pub enum AgentError {
 }
 
 /// Run the agent until `stop` is cancelled (SIGTERM/SIGINT in `main`).
-pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), AgentError> {
+/// `clock` gives world time: the wall clock, except in the demo.
+pub async fn run(
+    config: AgentConfig,
+    clock: Clock,
+    stop: CancellationToken,
+) -> Result<(), AgentError> {
     let (ack_tx, ack_rx) = flume::unbounded();
-    let subscriber = SiteSubscriber::new(&config)?;
+    let subscriber = SiteSubscriber::new(&config, clock)?;
     let metrics_listener = match &config.metrics {
         Some(m) => Some(
             tokio::net::TcpListener::bind(m.listen)
@@ -66,11 +72,12 @@ pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), Age
             config.uplink_client_id(),
             &config.db_path(),
             writer.stats(),
+            clock,
         )?),
         None => None,
     };
     let planner = match &config.planning {
-        Some(p) => Some(planning::Planning::new(&config, p)?),
+        Some(p) => Some(planning::Planning::new(&config, p, clock)?),
         None => None,
     };
     let records = writer.sender();
@@ -78,7 +85,7 @@ pub async fn run(config: AgentConfig, stop: CancellationToken) -> Result<(), Age
     // Door pollers start from the last logged door states and device
     // health, so a restart logs only real changes.
     let seeds = modbus::Seeds::from_log(&LogReader::open(&config.db_path())?)?;
-    let pollers = modbus::start(&config.modbus, &seeds, records.clone(), stop.clone());
+    let pollers = modbus::start(&config.modbus, &seeds, records.clone(), clock, stop.clone());
     let planner_done = planner.map(|planner| {
         let stop = stop.clone();
         let records = records.clone();

@@ -10,7 +10,7 @@ use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{AgentConfig, PlanningConfig};
-use crate::domain::time::now_ms;
+use crate::domain::time::Clock;
 use crate::domain::{Decision, EventBody, Millis, SitePlan, StoredEvent};
 use crate::ingest::site_mqtt::AckTicket;
 use crate::link::{self, LinkError};
@@ -167,13 +167,18 @@ pub struct Planning {
     /// When this process began: rounds from then on are its own and are
     /// published, however long catching up with the log takes.
     started: Millis,
+    clock: Clock,
 }
 
 impl Planning {
     /// Store `plan_file` (if any) as a plan, then open the planner on the log.
     /// Built before any source starts.
-    pub fn new(agent: &AgentConfig, config: &PlanningConfig) -> Result<Planning, PlanningError> {
-        let started = now_ms();
+    pub fn new(
+        agent: &AgentConfig,
+        config: &PlanningConfig,
+        clock: Clock,
+    ) -> Result<Planning, PlanningError> {
+        let started = clock.now_ms();
         if let Some(path) = &config.plan_file {
             let why = |e: String| PlanningError::PlanFile {
                 path: path.clone(),
@@ -189,12 +194,12 @@ impl Planning {
                 )));
             }
             let mut outbox = Outbox::open(&agent.db_path(), &agent.site)?;
-            if outbox.store_plan(plan.version, plan.generated_at, &text, now_ms())? {
+            if outbox.store_plan(plan.version, plan.generated_at, &text, clock.now_ms())? {
                 tracing::info!(version = plan.version, "planning: plan file stored");
             }
         }
         let reader = LogReader::open(&agent.db_path())?;
-        let from = replay_start(now_ms(), config.replay_h);
+        let from = replay_start(clock.now_ms(), config.replay_h);
         let log = LogPlanner::new(config, reader, from)?;
         let publisher = link::mqtt_options(
             &agent.site_broker,
@@ -207,6 +212,7 @@ impl Planning {
             log,
             publisher,
             started,
+            clock,
         })
     }
 
@@ -218,12 +224,12 @@ impl Planning {
         stop: CancellationToken,
     ) -> Result<(), PlanningError> {
         let round_ms = self.config.round_s as i64 * 1000;
-        let start = replay_start(now_ms(), self.config.replay_h);
+        let start = replay_start(self.clock.now_ms(), self.config.replay_h);
         let mut t = round_at_or_after(start, round_ms);
         let mut replayed = 0;
         // Silent only up to this process's start (a plan_file stored at start
         // must not be decided on unseen while a long log is replayed).
-        while t + ROUND_MARGIN_MS <= now_ms() && t < self.started {
+        while t + ROUND_MARGIN_MS <= self.clock.now_ms() && t < self.started {
             tokio::task::block_in_place(|| self.log.round(t))?;
             t += round_ms;
             replayed += 1;
@@ -241,10 +247,10 @@ impl Planning {
             }
         });
         loop {
-            let wait = (t + ROUND_MARGIN_MS - now_ms()).max(0) as u64;
+            let wait = self.clock.until(t + ROUND_MARGIN_MS);
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
             let decisions = tokio::task::block_in_place(|| self.log.round(t))?;
             for d in decisions {
@@ -253,7 +259,7 @@ impl Planning {
                 let topic = d.topic(&self.config.topic_prefix, &self.site);
                 let record = Record {
                     topic: "dockside/planner".into(),
-                    received_at: now_ms(),
+                    received_at: self.clock.now_ms(),
                     identity: Identity::Local,
                     outcome: Outcome::Event {
                         body: EventBody::Decision(d),

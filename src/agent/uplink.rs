@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::UplinkConfig;
-use crate::domain::time::now_ms;
+use crate::domain::time::Clock;
 use crate::domain::StoredEvent;
 use crate::heartbeat::Heartbeat;
 use crate::link::{self, LinkError};
@@ -111,6 +111,7 @@ pub struct Uplink {
     /// `ack_timeout_s`, doubled after each timeout without progress.
     ack_timeout: Duration,
     stats: Arc<UplinkStats>,
+    clock: Clock,
 }
 
 impl Uplink {
@@ -120,6 +121,7 @@ impl Uplink {
         client_id: String,
         db: &Path,
         writer: Arc<WriterStats>,
+        clock: Clock,
     ) -> Result<(Uplink, watch::Receiver<Option<StoredPlan>>), UplinkError> {
         let options = link::mqtt_options(&config.broker, client_id, 1024 * 1024)?;
         let outbox = Outbox::open(db, site)?;
@@ -151,6 +153,7 @@ impl Uplink {
                     acked: AtomicI64::new(acked),
                     ..UplinkStats::default()
                 }),
+                clock,
             },
             plan_rx,
         ))
@@ -225,7 +228,7 @@ impl Uplink {
         }
         let _ = client.disconnect().await;
         let _ = tokio::time::timeout(Duration::from_secs(2), loop_task).await;
-        self.outbox.set_link_state("stopped", now_ms())?;
+        self.outbox.set_link_state("stopped", self.clock.now_ms())?;
         Ok(())
     }
 
@@ -234,7 +237,7 @@ impl Uplink {
         let msg = Message::Status(wire::Status {
             site: self.site.clone(),
             online,
-            at: now_ms(),
+            at: self.clock.now_ms(),
             epoch: self.outbox.epoch().to_owned(),
             last_seq,
             backlog: (last_seq - self.acked).max(0) as u64,
@@ -244,7 +247,8 @@ impl Uplink {
 
     async fn on_connected(&mut self, client: &AsyncClient) -> Result<(), UplinkError> {
         self.connected = true;
-        self.outbox.set_link_state("connected", now_ms())?;
+        self.outbox
+            .set_link_state("connected", self.clock.now_ms())?;
         let online = self.status(true)?;
         let _ = client
             .publish(&self.topics.status, QoS::AtLeastOnce, true, online)
@@ -258,7 +262,7 @@ impl Uplink {
         if self.connected {
             self.connected = false;
             self.outbox
-                .set_link_state(&format!("down: {why}"), now_ms())?;
+                .set_link_state(&format!("down: {why}"), self.clock.now_ms())?;
         }
         Ok(())
     }
@@ -296,7 +300,7 @@ impl Uplink {
                     tracing::error!(site = %plan.site, "uplink: plan for another site on our topic; ignored");
                     return Ok(());
                 }
-                let now = now_ms();
+                let now = self.clock.now_ms();
                 if self
                     .outbox
                     .store_plan(plan.version, plan.issued_at, &plan.body, now)?
@@ -338,7 +342,9 @@ impl Uplink {
     /// the window moving.
     fn persist_acks(&mut self, force: bool) -> Result<(), UplinkError> {
         if self.acked > self.persisted && (force || self.last_persist.elapsed() >= PERSIST_ACKS) {
-            tokio::task::block_in_place(|| self.outbox.mark_synced(self.acked, now_ms()))?;
+            tokio::task::block_in_place(|| {
+                self.outbox.mark_synced(self.acked, self.clock.now_ms())
+            })?;
             self.persisted = self.acked;
             self.last_persist = Instant::now();
         }
@@ -442,7 +448,7 @@ impl Uplink {
         }
         self.persist_acks(true)?;
         let retention_ms = self.config.retention_h as i64 * 3_600_000;
-        tokio::task::block_in_place(|| self.prune(now_ms() - retention_ms))
+        tokio::task::block_in_place(|| self.prune(self.clock.now_ms() - retention_ms))
     }
 
     /// Compare the log's size with `max_disk_mb`: alarm at 80 %, and at the

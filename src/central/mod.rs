@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::CentralConfig;
-use crate::domain::time::now_ms;
+use crate::domain::time::{now_ms, Clock};
 use crate::domain::EventBody;
 use crate::link::{self, LinkError};
 use crate::store::StoreError;
@@ -60,11 +60,16 @@ enum Incoming {
 /// waiting orders tried again.
 const TICK: Duration = Duration::from_secs(1);
 
-/// Run the receiver and allocator until `stop`.
-pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), CentralError> {
+/// Run the receiver and allocator until `stop`. `clock` gives world time:
+/// the wall clock, except in the demo.
+pub async fn run(
+    config: CentralConfig,
+    clock: Clock,
+    stop: CancellationToken,
+) -> Result<(), CentralError> {
     let mut store = CentralStore::open(&config.db_path())?;
     tracing::info!(db = %config.db_path().display(), "central: store open");
-    let mut alloc = state::load(&config, &store.reader(), now_ms())?;
+    let mut alloc = state::load(&config, &store.reader(), clock.now_ms())?;
     let mut pusher = plans::Pusher::load(&config.topic_prefix, &store.reader())?;
     tracing::info!(
         sites = config.sites.len(),
@@ -180,7 +185,7 @@ pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), C
                 }
                 // Group commit: whatever has arrived goes in one transaction.
                 let acks = tokio::task::block_in_place(|| {
-                    handle_all(&mut store, &config, &mut alloc, &messages)
+                    handle_all(&mut store, &config, &mut alloc, &messages, clock.now_ms())
                 })?;
                 for (topic, bytes) in acks {
                     let _ = client.publish(topic, QoS::AtLeastOnce, false, bytes).await;
@@ -191,12 +196,12 @@ pub async fn run(config: CentralConfig, stop: CancellationToken) -> Result<(), C
                 }
             }
             _ = tick.tick() => {
-                tokio::task::block_in_place(|| tick_work(&mut store, &mut alloc))?;
+                tokio::task::block_in_place(|| tick_work(&mut store, &mut alloc, clock.now_ms()))?;
             }
             _ = push_due => {
                 push_at = None;
                 let sites = alloc.take_dirty_sites();
-                let out = tokio::task::block_in_place(|| pusher.push(&mut store, &alloc, &sites, now_ms()))?;
+                let out = tokio::task::block_in_place(|| pusher.push(&mut store, &alloc, &sites, clock.now_ms()))?;
                 publish_plans(&client, out).await;
             }
         }
@@ -230,8 +235,8 @@ fn handle_all(
     config: &CentralConfig,
     alloc: &mut Allocator,
     messages: &[Publish],
+    now: crate::domain::Millis,
 ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-    let now = now_ms();
     let mut tx = store.transaction()?;
     let mut acks: Vec<(String, Ack)> = Vec::new();
     let mut news = News::default();
@@ -266,8 +271,11 @@ fn handle_all(
 }
 
 /// Imported orders, missed cutoffs, waiting orders: in one transaction.
-fn tick_work(store: &mut CentralStore, alloc: &mut Allocator) -> Result<(), StoreError> {
-    let now = now_ms();
+fn tick_work(
+    store: &mut CentralStore,
+    alloc: &mut Allocator,
+    now: crate::domain::Millis,
+) -> Result<(), StoreError> {
     let mut tx = store.transaction()?;
     let new = tx.new_orders(10_000)?;
     if !new.is_empty() {
@@ -410,7 +418,19 @@ pub async fn push_plan(
             why: "not a JSON object".into(),
         });
     }
-    let now = now_ms();
+    push_plan_body(config, site, body, now_ms()).await
+}
+
+static PUSHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Store `body` (a JSON object) as `site`'s next plan, issued at `now`, and
+/// publish it retained. Returns the version.
+pub async fn push_plan_body(
+    config: &CentralConfig,
+    site: &str,
+    body: String,
+    now: crate::domain::Millis,
+) -> Result<u64, CentralError> {
     let version = CentralStore::open(&config.db_path())?.new_plan(site, &body, now)?;
     let msg = Message::Plan(wire::Plan {
         site: site.to_owned(),
@@ -421,7 +441,14 @@ pub async fn push_plan(
     let bytes = wire::encode(&msg).expect("plans carry no epoch");
     let mut options = link::mqtt_options(
         &config.broker,
-        format!("{}-push-{}", config.client_id(), std::process::id()),
+        // One id per push: a process pushing again (the demo) must not
+        // take over its previous connection's id while the broker drops it.
+        format!(
+            "{}-push-{}-{}",
+            config.client_id(),
+            std::process::id(),
+            PUSHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
         MAX_INCOMING,
     )?;
     options.set_clean_session(true);

@@ -20,4 +20,5 @@ pub use modbus::{
     DeviceConfig, DoorMap, ModbusConfig, Parity, SerialSettings, SignalSpec, Table, TransportKind,
 };
 pub use planning::PlanningConfig;
+pub(crate) use problems::{parse_toml, Problems};
 pub use problems::{ConfigError, Problem};

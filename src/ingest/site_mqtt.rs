@@ -15,7 +15,7 @@ use super::backoff::Backoff;
 use super::decode::{decode, Rejected};
 use super::topic;
 use crate::config::{AgentConfig, Subscription};
-use crate::domain::time::now_ms;
+use crate::domain::time::Clock;
 use crate::heartbeat::Heartbeat;
 use crate::link;
 use crate::store::{content_hash, Identity, Outcome, Record};
@@ -61,10 +61,11 @@ pub struct SiteSubscriber {
     max_payload: usize,
     backoff: Backoff,
     stats: Arc<IngestStats>,
+    clock: Clock,
 }
 
 impl SiteSubscriber {
-    pub fn new(config: &AgentConfig) -> Result<SiteSubscriber, IngestError> {
+    pub fn new(config: &AgentConfig, clock: Clock) -> Result<SiteSubscriber, IngestError> {
         let options = link::mqtt_options(
             &config.site_broker,
             config.site_client_id(),
@@ -76,6 +77,7 @@ impl SiteSubscriber {
             max_payload: config.store.max_payload_bytes,
             backoff: link::backoff(&config.site_broker),
             stats: Arc::default(),
+            clock,
         })
     }
 
@@ -134,7 +136,7 @@ impl SiteSubscriber {
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let Some(tx) = &records else { continue }; // unacked: redelivered later
                         stats.received.fetch_add(1, Ordering::Relaxed);
-                        let record = to_record(&self.subscriptions, &p, self.max_payload, generation.load(Ordering::SeqCst));
+                        let record = to_record(&self.subscriptions, &p, self.max_payload, generation.load(Ordering::SeqCst), self.clock.now_ms());
                         if send_beating(tx, record, &stats.beat).await.is_err() {
                             tracing::error!("site broker: the writer has stopped; stopping intake");
                             records = None;
@@ -232,8 +234,8 @@ fn to_record(
     p: &Publish,
     max_payload: usize,
     generation: u64,
+    received_at: crate::domain::Millis,
 ) -> Record<AckTicket> {
-    let received_at = now_ms();
     let ack = AckTicket {
         generation,
         pkid: p.pkid,

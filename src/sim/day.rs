@@ -802,6 +802,31 @@ struct World<'d> {
     deferred: usize,
     lines_picked: u64,
     inputs: Option<Vec<PlannerInput>>,
+    /// Under a live driver: what happened, for it to publish.
+    happened: Option<Vec<Happening>>,
+    signals: Vec<PlanSignal>,
+    acts: bool,
+    next_plan: Millis,
+    options: PlayOptions,
+}
+
+/// What the world did, for a live driver ([`LiveDay`]) to make known over
+/// the site's real links.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Happening {
+    /// A picker confirmed a line.
+    Picked {
+        picker: String,
+        order: String,
+        line: String,
+        sku: String,
+        qty: u32,
+        at: Millis,
+    },
+    /// A wave was built: the plan changed.
+    WaveBuilt { wave: String, at: Millis },
+    /// A signal reached the site (a door outage starts, a vehicle's new ETA).
+    Signal(PlanSignal),
 }
 
 impl World<'_> {
@@ -890,6 +915,18 @@ impl World<'_> {
         self.picked[oi][li] = Some(t);
         self.open_lines -= 1;
         self.lines_picked += 1;
+        if let Some(out) = self.happened.as_mut() {
+            let o = &self.day.orders[oi].order;
+            let l = &o.lines[li];
+            out.push(Happening::Picked {
+                picker: self.day.pickers[p].id.clone(),
+                order: o.id.clone(),
+                line: l.id.clone(),
+                sku: l.sku.clone().unwrap_or_default(),
+                qty: l.qty,
+                at: t,
+            });
+        }
         if self.planner.is_some() {
             let o = &self.day.orders[oi].order;
             let l = &o.lines[li];
@@ -940,34 +977,93 @@ impl World<'_> {
                         to_departure,
                         ..
                     } => {
-                        let released = &self.released;
-                        if self
-                            .plan
-                            .move_order(order, to_departure, |w| released.contains(w))
-                        {
-                            let oi = self.order_ix[order];
-                            self.departure_of[oi] = self
-                                .day
-                                .departures
-                                .iter()
-                                .position(|d| &d.id == to_departure)
-                                .expect("proposals name plan departures");
-                            self.deferred += 1;
-                            // The WMS confirms; central's next plan has it too.
-                            let signal = PlanSignal::OrderMoved {
-                                order: order.clone(),
-                                departure: to_departure.clone(),
-                                at: t,
-                            };
-                            self.feed(PlannerInput::Signal { at: t, signal });
-                            self.dirty = true;
-                        }
+                        self.defer(order, to_departure, t);
                     }
                     _ => {}
                 }
             }
         }
         self.decisions.extend(decisions);
+    }
+
+    /// The site accepts a deferral: the order moves unless its wave is out.
+    fn defer(&mut self, order: &str, to_departure: &str, t: Millis) -> bool {
+        let released = &self.released;
+        let Some(&oi) = self.order_ix.get(order) else {
+            return false;
+        };
+        let Some(to) = self
+            .day
+            .departures
+            .iter()
+            .position(|d| d.id == to_departure)
+        else {
+            return false;
+        };
+        if !self
+            .plan
+            .move_order(order, to_departure, |w| released.contains(w))
+        {
+            return false;
+        }
+        self.departure_of[oi] = to;
+        self.deferred += 1;
+        // The WMS confirms; central's next plan has it too.
+        let signal = PlanSignal::OrderMoved {
+            order: order.to_owned(),
+            departure: to_departure.to_owned(),
+            at: t,
+        };
+        self.feed(PlannerInput::Signal { at: t, signal });
+        self.dirty = true;
+        true
+    }
+
+    /// Handle one event of the day at its time `t`.
+    fn handle(&mut self, t: Millis, ev: Ev) {
+        match ev {
+            Ev::Signal(i) => {
+                let signal = self.signals[i].clone();
+                if let Some(out) = self.happened.as_mut() {
+                    out.push(Happening::Signal(signal.clone()));
+                }
+                self.feed(PlannerInput::Signal { at: t, signal });
+            }
+            Ev::Build(i) => {
+                let day = self.day;
+                self.built += 1;
+                let wave = day.plan_wave(&day.waves[i]);
+                if let Some(out) = self.happened.as_mut() {
+                    out.push(Happening::WaveBuilt {
+                        wave: wave.id.clone(),
+                        at: t,
+                    });
+                }
+                self.plan.waves.push(wave);
+                self.dirty = true;
+                if !self.acts && self.happened.is_none() {
+                    self.push(day.waves[i].planned_release.max(t), Ev::StaticRelease(i));
+                }
+            }
+            Ev::StaticRelease(i) => {
+                let id = self.day.waves[i].id.clone();
+                self.release(&id, t);
+                let event = EventBody::WaveReleased { wave: id, at: t };
+                self.feed(PlannerInput::Event { at: t, event });
+            }
+            Ev::PickDone(p, oi, li) => self.pick_done(p, oi, li, t),
+            Ev::PickerCheck(p) => self.picker_check(p, t),
+            Ev::Round => {
+                let plan_due = t >= self.next_plan;
+                if plan_due {
+                    self.next_plan = t + self.options.plan_every_ms;
+                }
+                self.round(t, self.acts, plan_due);
+                if !self.finished() {
+                    self.push(t + self.options.round_ms, Ev::Round);
+                }
+            }
+        }
     }
 
     fn finished(&self) -> bool {
@@ -996,110 +1092,171 @@ pub fn play(day: &Day, policy: &Policy, options: &PlayOptions) -> DayOutcome {
             (Some(Planner::new(c)), true)
         }
     };
-    let statically = !acts;
-    let mut w = World {
-        day,
-        plan: day.empty_plan(0),
-        dirty: true,
-        order_ix: day
-            .orders
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (o.order.id.clone(), i))
-            .collect(),
-        departure_of: day
-            .orders
-            .iter()
-            .map(|o| {
-                day.departures
-                    .iter()
-                    .position(|d| d.id == o.order.departure)
-                    .expect("generated orders name generated departures")
-            })
-            .collect(),
-        picked: day
-            .orders
-            .iter()
-            .map(|o| vec![None; o.order.lines.len()])
-            .collect(),
-        open_lines: day.line_count() as u64,
-        built: 0,
-        released: HashSet::new(),
-        queues: vec![VecDeque::new(); day.zones.len()],
-        pickers: vec![PickerState::default(); day.pickers.len()],
-        heap: BinaryHeap::new(),
-        seq: 0,
-        planner,
-        decisions: Vec::new(),
-        rounds: Vec::new(),
-        deferred: 0,
-        lines_picked: 0,
-        inputs: options.record_inputs.then(Vec::new),
-    };
-    let signals = day.signals();
-    for (i, s) in signals.iter().enumerate() {
-        w.push(s.at(), Ev::Signal(i));
-    }
-    for (i, wave) in day.waves.iter().enumerate() {
-        w.push(wave.built_at, Ev::Build(i));
-    }
-    for p in 0..day.pickers.len() {
-        w.push(day.pickers[p].shift.0, Ev::PickerCheck(p));
-    }
-    if w.planner.is_some() {
-        w.push(day.start, Ev::Round);
-    }
-    let horizon = day
-        .departures
-        .iter()
-        .map(|d| d.cutoff)
-        .max()
-        .unwrap_or(day.start)
-        + 4 * HOUR;
-
-    let mut next_plan = day.start;
+    let mut w = World::new(day, planner, acts, options, false);
     while let Some(Reverse((t, _, ev))) = w.heap.pop() {
-        if t > horizon {
+        if t > w.horizon() {
             break;
         }
-        match ev {
-            Ev::Signal(i) => {
-                let signal = signals[i].clone();
-                w.feed(PlannerInput::Signal { at: t, signal });
-            }
-            Ev::Build(i) => {
-                w.built += 1;
-                let wave = day.plan_wave(&day.waves[i]);
-                w.plan.waves.push(wave);
-                w.dirty = true;
-                if statically {
-                    w.push(day.waves[i].planned_release.max(t), Ev::StaticRelease(i));
-                }
-            }
-            Ev::StaticRelease(i) => {
-                let id = day.waves[i].id.clone();
-                w.release(&id, t);
-                let event = EventBody::WaveReleased { wave: id, at: t };
-                w.feed(PlannerInput::Event { at: t, event });
-            }
-            Ev::PickDone(p, oi, li) => w.pick_done(p, oi, li, t),
-            Ev::PickerCheck(p) => w.picker_check(p, t),
-            Ev::Round => {
-                let plan_due = t >= next_plan;
-                if plan_due {
-                    next_plan = t + options.plan_every_ms;
-                }
-                w.round(t, acts, plan_due);
-                if !w.finished() {
-                    w.push(t + options.round_ms, Ev::Round);
-                }
-            }
-        }
+        w.handle(t, ev);
         if w.finished() && w.planner.is_none() {
             break;
         }
     }
+    outcome(w)
+}
 
+/// A day played live: the world's picking, signals and plan changes, with
+/// waves released (and deferrals accepted) from outside — by the real agent
+/// over MQTT in the demo. The same world as [`play`]'s, so its outcome is
+/// comparable with a played day's.
+pub struct LiveDay<'d> {
+    world: World<'d>,
+}
+
+impl<'d> LiveDay<'d> {
+    pub fn new(day: &'d Day) -> LiveDay<'d> {
+        LiveDay {
+            world: World::new(day, None, false, &PlayOptions::default(), true),
+        }
+    }
+
+    /// The plan as built so far (for central to send the site).
+    pub fn plan(&self) -> &SitePlan {
+        &self.world.plan
+    }
+
+    /// True once, after the plan changed (then false until it changes again).
+    pub fn take_plan_change(&mut self) -> bool {
+        std::mem::take(&mut self.world.dirty)
+    }
+
+    /// When the world next does something on its own.
+    pub fn next_at(&self) -> Option<Millis> {
+        self.world.heap.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// Run the world up to `until`; what happened, in time order.
+    pub fn advance(&mut self, until: Millis) -> Vec<Happening> {
+        while let Some(&Reverse((t, _, ev))) = self.world.heap.peek() {
+            if t > until || t > self.world.horizon() {
+                break;
+            }
+            self.world.heap.pop();
+            self.world.handle(t, ev);
+        }
+        self.world.happened.replace(Vec::new()).unwrap_or_default()
+    }
+
+    /// The site releases a wave (false: unknown or already out).
+    pub fn release(&mut self, wave: &str, at: Millis) -> bool {
+        let known = self.world.plan.waves.iter().any(|w| w.id == wave);
+        let fresh = !self.world.released.contains(wave);
+        self.world.release(wave, at);
+        known && fresh
+    }
+
+    /// The site accepts a deferral (false: the order's wave is already out).
+    pub fn defer(&mut self, order: &str, to_departure: &str, at: Millis) -> bool {
+        self.world.defer(order, to_departure, at)
+    }
+
+    /// Every wave built and released, every line picked.
+    pub fn finished(&self) -> bool {
+        self.world.finished()
+    }
+
+    pub fn lines_picked(&self) -> u64 {
+        self.world.lines_picked
+    }
+
+    /// What really happened to each departure.
+    pub fn outcome(self) -> DayOutcome {
+        outcome(self.world)
+    }
+}
+
+impl<'d> World<'d> {
+    fn new(
+        day: &'d Day,
+        planner: Option<Planner>,
+        acts: bool,
+        options: &PlayOptions,
+        live: bool,
+    ) -> World<'d> {
+        let mut w = World {
+            day,
+            plan: day.empty_plan(0),
+            dirty: true,
+            order_ix: day
+                .orders
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.order.id.clone(), i))
+                .collect(),
+            departure_of: day
+                .orders
+                .iter()
+                .map(|o| {
+                    day.departures
+                        .iter()
+                        .position(|d| d.id == o.order.departure)
+                        .expect("generated orders name generated departures")
+                })
+                .collect(),
+            picked: day
+                .orders
+                .iter()
+                .map(|o| vec![None; o.order.lines.len()])
+                .collect(),
+            open_lines: day.line_count() as u64,
+            built: 0,
+            released: HashSet::new(),
+            queues: vec![VecDeque::new(); day.zones.len()],
+            pickers: vec![PickerState::default(); day.pickers.len()],
+            heap: BinaryHeap::new(),
+            seq: 0,
+            planner,
+            decisions: Vec::new(),
+            rounds: Vec::new(),
+            deferred: 0,
+            lines_picked: 0,
+            inputs: options.record_inputs.then(Vec::new),
+            happened: live.then(Vec::new),
+            signals: day.signals(),
+            acts,
+            next_plan: day.start,
+            options: options.clone(),
+        };
+        for i in 0..w.signals.len() {
+            w.push(w.signals[i].at(), Ev::Signal(i));
+        }
+        for (i, wave) in day.waves.iter().enumerate() {
+            w.push(wave.built_at, Ev::Build(i));
+        }
+        for p in 0..day.pickers.len() {
+            w.push(day.pickers[p].shift.0, Ev::PickerCheck(p));
+        }
+        if w.planner.is_some() {
+            w.push(day.start, Ev::Round);
+        }
+        w
+    }
+
+    fn horizon(&self) -> Millis {
+        self.day
+            .departures
+            .iter()
+            .map(|d| d.cutoff)
+            .max()
+            .unwrap_or(self.day.start)
+            + 4 * HOUR
+    }
+}
+
+/// What really happened to each departure of a played (or live) day.
+fn outcome(w: World<'_>) -> DayOutcome {
+    let day = w.day;
+    let horizon = w.horizon();
     let mut first_raised: HashMap<&str, Millis> = HashMap::new();
     for d in &w.decisions {
         if let Decision::DepartureAtRisk {

@@ -20,7 +20,7 @@ use self::reads::{BlockData, ReadPlan};
 use self::tracker::{DeviceTracker, Health};
 use super::backoff::Backoff;
 use crate::config::{DeviceConfig, ModbusConfig, TransportKind};
-use crate::domain::time::now_ms;
+use crate::domain::time::Clock;
 use crate::domain::{DeviceError, DoorState, EventBody, Signals};
 use crate::store::{Identity, LogReader, Outcome, Record, StoreError, FLAPS_PREFIX};
 
@@ -69,12 +69,13 @@ pub fn start<A: Send + 'static>(
     config: &ModbusConfig,
     seeds: &Seeds,
     records: flume::Sender<Record<A>>,
+    clock: Clock,
     stop: CancellationToken,
 ) -> TaskTracker {
     let tasks = TaskTracker::new();
     let mut buses: BTreeMap<std::path::PathBuf, (RtuBus, Vec<Polled>)> = BTreeMap::new();
     for device in &config.devices {
-        let polled = Polled::new(device, config, seeds);
+        let polled = Polled::new(device, config, seeds, clock);
         match device.transport {
             TransportKind::Tcp => {
                 let link = TcpLink::new(
@@ -113,10 +114,12 @@ struct Polled {
     /// Set while failing: no read (not even a debounce confirmation) before this.
     retry_at: Option<Instant>,
     flaps_sent: Instant,
+    /// World time for door events (the demo's is simulated).
+    clock: Clock,
 }
 
 impl Polled {
-    fn new(device: &DeviceConfig, config: &ModbusConfig, seeds: &Seeds) -> Polled {
+    fn new(device: &DeviceConfig, config: &ModbusConfig, seeds: &Seeds, clock: Clock) -> Polled {
         let plan = ReadPlan::for_device(device);
         let doors = device
             .doors
@@ -157,6 +160,7 @@ impl Polled {
             next_poll: now,
             retry_at: None,
             flaps_sent: now,
+            clock,
         }
     }
 
@@ -168,7 +172,7 @@ impl Polled {
         }
         match self.tracker.next_deadline() {
             Some(deadline) => {
-                let wait = Duration::from_millis((deadline - now_ms()).max(0) as u64);
+                let wait = self.clock.until(deadline);
                 self.next_poll.min(Instant::now() + wait)
             }
             None => self.next_poll,
@@ -190,13 +194,14 @@ impl Polled {
             Ok(data) => {
                 self.backoff.reset();
                 self.retry_at = None;
-                self.tracker.on_read(&self.plan.decode(&data), now_ms())
+                self.tracker
+                    .on_read(&self.plan.decode(&data), self.clock.now_ms())
             }
             Err(error) => {
                 let wait = self.backoff.next_delay();
                 self.retry_at = Some(now + wait);
                 tracing::debug!(device = self.tracker.device(), %error, retry_in_ms = wait.as_millis() as u64, "modbus: read failed");
-                self.tracker.on_failure(&error, now_ms())
+                self.tracker.on_failure(&error, self.clock.now_ms())
             }
         };
         if self.next_poll <= now {
@@ -239,7 +244,7 @@ impl Polled {
     fn record<A>(&self, outcome: Outcome) -> Record<A> {
         Record {
             topic: source_topic(self.tracker.device()),
-            received_at: now_ms(),
+            received_at: self.clock.now_ms(),
             identity: Identity::Local,
             outcome,
             ack: None,
