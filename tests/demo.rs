@@ -101,6 +101,22 @@ async fn the_built_in_day_syncs_exactly_once_reacts_to_its_incidents_and_beats_t
         fault.replans.iter().any(|r| r.starts_with("resequence")),
         "no resequence: {fault:?}"
     );
+    // And the agent's own sequencer, on the door state it polled over Modbus:
+    // vehicles moved off D03 for its fault, called from the yard, loading lists.
+    let agent =
+        rusqlite::Connection::open(data.path().join("agent/dockside.db")).expect("agent db");
+    let count = |sql: &str| -> i64 { agent.query_row(sql, [], |r| r.get(0)).expect("count") };
+    assert!(
+        count(
+            "SELECT count(*) FROM events WHERE kind = 'dock_assignment'
+               AND json_extract(body, '$.previous_door') = 'D03'
+               AND json_extract(body, '$.reason.cause') = 'door_down'
+               AND json_extract(body, '$.reason.door') = 'D03'"
+        ) > 0,
+        "the agent moved nothing off D03 for its fault"
+    );
+    assert!(count("SELECT count(*) FROM events WHERE kind = 'call_vehicle'") > 0);
+    assert!(count("SELECT count(*) FROM events WHERE kind = 'loading_list'") >= 40);
 
     // Every line picked, and planning beats the fixed schedule.
     assert_eq!(summary.lines_picked as usize, summary.lines);

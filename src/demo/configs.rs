@@ -93,6 +93,12 @@ reconnect_max_ms = 500
 [planning]
 round_s = {ROUND_S}
 
+# The agent sequences the doors too: its dock_assignment, call_vehicle and
+# loading_list decisions come back on decisions/# like the wave planner's.
+# Few search rounds: at x3000 a simulated minute is 20 ms of real time.
+[planning.docks]
+max_rounds = 20
+
 [modbus]
 debounce_ms = 100
 
@@ -110,6 +116,9 @@ timeout_ms = 500
         uplink = ports.uplink.port(),
         plc = ports.door_plc.port(),
     );
+    for door in doors {
+        let _ = write!(text, "\n[[planning.docks.doors]]\nid = \"{door}\"\n");
+    }
     for (i, door) in doors.iter().enumerate() {
         let base = i as u16 * SIGNALS_PER_DOOR;
         let _ = write!(

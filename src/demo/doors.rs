@@ -1,6 +1,6 @@
 //! The demo's door schedules, computed in the scenario engine with the pure
-//! sequencer (`plan::docks`) until the agent sequences doors itself (branch
-//! docks-agent): *planned* = the sequencer, re-run when a door faults
+//! sequencer (`plan::docks`; the agent runs it too, but the simulated yard
+//! does not follow its calls yet): *planned* = the sequencer, re-run when a door faults
 //! (a resequence); *unplanned* = first come, first served at the first free
 //! door. Both take the same vehicles, ready when their picking (as it really
 //! went) is staged and the vehicle is on the yard.

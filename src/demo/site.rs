@@ -58,8 +58,8 @@ pub struct Progress {
     pub doors: Vec<DoorView>,
     /// Decisions as they came, in order.
     pub decisions: Vec<Decision>,
-    /// Decisions of kinds this build does not know (the dock sequencer's,
-    /// once the agent makes them): (kind, fields worth showing).
+    /// Decisions of kinds this build does not know (from a newer agent):
+    /// (kind, fields worth showing).
     pub other_decisions: Vec<(String, String)>,
     pub released: Vec<(String, Millis)>,
     pub deferrals_accepted: usize,
