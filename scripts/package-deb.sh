@@ -34,7 +34,7 @@ for arch in "${arches[@]}"; do
     amd64) target=x86_64-unknown-linux-gnu ;;
   esac
   if [ "$build" = 1 ]; then
-    cargo build --locked --release --target "$target"
+    cargo build --locked --release --no-default-features --target "$target"
   fi
   bin="target/$target/release/dockside"
   [ -x "$bin" ] || { echo "no release binary at $bin (build it, or drop --no-build)" >&2; exit 1; }

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod central;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod domain;
 pub mod heartbeat;

@@ -66,6 +66,7 @@ enum Command {
         command: Option<CentralCommand>,
     },
     /// A whole simulated site and central in one process, nothing to install.
+    #[cfg(feature = "demo")]
     Demo {
         /// A scenario file (see examples/demo-scenario.toml); default: built in.
         #[arg(long)]
@@ -337,6 +338,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "demo")]
         Command::Demo {
             scenario,
             speed,

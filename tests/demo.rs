@@ -3,6 +3,7 @@
 //! Every event must reach central exactly once (counted here, in both
 //! databases, per (site, epoch, seq)), the incidents must bring the
 //! decisions a site team expects, and planning must beat the fixed schedule.
+#![cfg(feature = "demo")]
 
 use std::collections::HashMap;
 

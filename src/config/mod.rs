@@ -20,5 +20,6 @@ pub use modbus::{
     DeviceConfig, DoorMap, ModbusConfig, Parity, SerialSettings, SignalSpec, Table, TransportKind,
 };
 pub use planning::PlanningConfig;
+#[cfg(feature = "demo")]
 pub(crate) use problems::{parse_toml, Problems};
 pub use problems::{ConfigError, Problem};
