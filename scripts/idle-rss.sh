@@ -39,7 +39,7 @@ awk -v data="$dir/data" -v sp="$site_port" -v cp="$central_port" '
   { print }
 ' config/dockside.toml >"$dir/dockside.toml"
 
-qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin" check-config --config "$dir/dockside.toml" >/dev/null
+qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin" check-config "$dir/dockside.toml" >/dev/null
 DOCKSIDE_LOG=warn qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin" run --config "$dir/dockside.toml" 2>"$dir/agent.log" &
 agent=$!
 pids+=($agent)
