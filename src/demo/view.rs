@@ -142,23 +142,41 @@ pub fn frame(day: &Day, p: &Progress, agent: &AgentSide, link_up: bool) -> Strin
             _ => {}
         }
     }
+    // The agent's latest door and start for each departure.
+    let mut dock: HashMap<&str, (&str, Millis)> = HashMap::new();
+    for d in &p.decisions {
+        if let Decision::DockAssignment {
+            departure,
+            door,
+            planned_start,
+            ..
+        } = d
+        {
+            dock.insert(departure, (door, *planned_start));
+        }
+    }
     line(&mut o, "\nDEPARTURES (next to leave)".into());
     line(
         &mut o,
         format!(
-            "  {:<16} {:>5} {:>6} {:>5}  {}",
-            "departure", "sched", "cutoff", "door", "planner"
+            "  {:<16} {:>5} {:>6} {:>5} {:>5}  {}",
+            "departure", "sched", "cutoff", "door", "dock", "planner"
         ),
     );
     for d in day.departures.iter().filter(|d| d.cutoff >= p.now).take(8) {
+        let (door, start) = match dock.get(d.id.as_str()) {
+            Some((door, start)) => (*door, hhmm(*start)),
+            None => (d.door.as_deref().unwrap_or("-"), "-".into()),
+        };
         line(
             &mut o,
             format!(
-                "  {:<16} {:>5} {:>6} {:>5}  {}",
+                "  {:<16} {:>5} {:>6} {:>5} {:>5}  {}",
                 d.id,
                 hhmm(d.scheduled_at),
                 hhmm(d.cutoff),
-                d.door.as_deref().unwrap_or("-"),
+                door,
+                start,
                 word.get(d.id.as_str()).map_or("on track", String::as_str)
             ),
         );
