@@ -84,10 +84,12 @@ impl LogPlanner {
                 Ok(mut plan) => {
                     // Central's version orders plans; the body's may be stale.
                     plan.version = stored.version;
-                    match self.planner.set_plan(plan.clone(), stored.received_at) {
+                    match self.planner.set_plan(plan, stored.received_at) {
                         Ok(true) => {
-                            if let Some(docks) = &mut self.docks {
-                                docks.set_plan(&plan, stored.received_at);
+                            if let (Some(docks), Some(plan)) =
+                                (&mut self.docks, self.planner.plan())
+                            {
+                                docks.set_plan(plan, stored.received_at);
                             }
                         }
                         Ok(false) => {}
