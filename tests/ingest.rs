@@ -252,3 +252,74 @@ async fn text_scans_repeated_on_purpose_are_kept_and_double_scans_merged() {
     assert_eq!(s.events, 3);
     assert_eq!(s.double_scans, 1);
 }
+
+/// QoS 2 acks (PUBREC) go through the client and QoS 1 acks are written
+/// straight onto the connection; interleaved, every message is acked once
+/// committed: after a clean restart the broker redelivers nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos2_and_qos1_interleaved_are_all_acked_once_committed() {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let broker = Mosquitto::start();
+    let exact = r#"
+[[subscriptions]]
+topic = "wms/exact"
+format = "json"
+kind = "scan"
+qos = 2
+[subscriptions.mapping]
+id = "/id"
+scanner = "/device"
+code = "/code"
+action = "/action"
+"#;
+    let mut agent = Agent::with_extra(broker.port, exact);
+    agent.start();
+    agent.wait_subscribed(1);
+    let n = 3000;
+    let mut opts = MqttOptions::new("test-pub-qos2", "127.0.0.1", broker.port);
+    opts.set_inflight(100);
+    let (client, mut eventloop) = AsyncClient::new(opts, 100);
+    let sender = tokio::spawn(async move {
+        for i in 0..n {
+            // Runs of each kind, so a QoS 2 ticket often waits behind QoS 1 ones.
+            let (topic, qos) = if (i / 7) % 2 == 0 {
+                ("wms/scans", QoS::AtLeastOnce)
+            } else {
+                ("wms/exact", QoS::ExactlyOnce)
+            };
+            let payload = format!(
+                r#"{{"id":"q{i}","device":"H{}","code":"C{i}","action":"pick"}}"#,
+                i % 5
+            );
+            client
+                .publish(topic, qos, false, payload)
+                .await
+                .expect("publish");
+        }
+        client
+    });
+    let mut done = 0;
+    while done < n {
+        match tokio::time::timeout(Duration::from_secs(30), eventloop.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_)))) => done += 1,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("publisher connection failed: {e}"),
+            Err(_) => panic!("publisher stalled at {done}/{n}"),
+        }
+    }
+    let client = sender.await.expect("sender");
+    let _ = client.disconnect().await;
+    agent.wait_for_events(n as i64, Duration::from_secs(60));
+    let (status, _) = agent.terminate();
+    assert!(status.success(), "{}", agent.log());
+
+    agent.start();
+    agent.wait_subscribed(2);
+    std::thread::sleep(Duration::from_secs(2)); // time for any redelivery
+    let s = agent.summary().expect("summary");
+    assert_eq!(s.events, n as i64);
+    assert_eq!(
+        s.duplicates_dropped, 0,
+        "the broker redelivered messages the agent had committed: their acks were lost"
+    );
+}

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::AgentConfig;
 use crate::domain::time::Clock;
+use crate::ingest::acks::AckQueue;
 use crate::ingest::modbus;
 use crate::ingest::site_mqtt::{IngestError, SiteSubscriber};
 use crate::store::{LogReader, StoreError, Writer};
@@ -48,7 +49,7 @@ pub async fn run(
     clock: Clock,
     stop: CancellationToken,
 ) -> Result<(), AgentError> {
-    let (ack_tx, ack_rx) = flume::unbounded();
+    let acks = AckQueue::new();
     let subscriber = SiteSubscriber::new(&config, clock)?;
     let metrics_listener = match &config.metrics {
         Some(m) => Some(
@@ -62,7 +63,12 @@ pub async fn run(
         None => None,
     };
     let ingest_stats = subscriber.stats();
-    let writer = Writer::start(&config.db_path(), &config.site, &config.store, ack_tx)?;
+    let writer = Writer::start(
+        &config.db_path(),
+        &config.site,
+        &config.store,
+        acks.sender(),
+    )?;
     tracing::info!(site = %config.site, epoch = %writer.epoch(), db = %config.db_path().display(), "store open");
     // Built before any source starts: a bad certificate stops us here.
     let uplink = match &config.uplink {
@@ -101,7 +107,7 @@ pub async fn run(
     // The writer ends once every sender is gone: the subscriber drops its
     // sender when told to stop, and `finish` drops this handle's.
     let writer_done = tokio::task::spawn_blocking(move || writer.finish());
-    let subscriber_done = tokio::spawn(subscriber.run(records, ack_rx, stop.clone()));
+    let subscriber_done = tokio::spawn(subscriber.run(records, acks, stop.clone()));
     // The uplink stops with everything else; it only reads what is committed.
     let uplink_stats = uplink.as_ref().map(|(u, _)| u.stats());
     let uplink_done = uplink.map(|(uplink, _plans)| {

@@ -1,5 +1,6 @@
 //! Sources of events: the site MQTT broker and Modbus door controllers.
 
+pub mod acks;
 pub mod backoff;
 pub mod decode;
 pub mod modbus;

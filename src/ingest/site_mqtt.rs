@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{
-    AsyncClient, ConnectReturnCode, Event, MqttOptions, Outgoing, Packet, Publish, QoS,
-    SubscribeFilter, SubscribeReasonCode,
+    AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Outgoing, Packet, PubAck,
+    Publish, QoS, SubscribeFilter, SubscribeReasonCode,
 };
 use tokio_util::sync::CancellationToken;
 
+pub use super::acks::AckTicket;
+use super::acks::{AckQueue, Claim};
 use super::backoff::Backoff;
 use super::decode::{decode, Rejected};
 use super::topic;
@@ -19,16 +21,6 @@ use crate::domain::time::Clock;
 use crate::heartbeat::Heartbeat;
 use crate::link;
 use crate::store::{content_hash, Identity, Outcome, Record};
-
-/// What the writer hands back once a message is durable.
-#[derive(Debug, Clone, Copy)]
-pub struct AckTicket {
-    /// Connection the message came on; acks for an earlier one are dropped,
-    /// as the broker redelivers those messages anyway.
-    generation: u64,
-    pkid: u16,
-    qos: QoS,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -91,12 +83,17 @@ impl SiteSubscriber {
     pub async fn run(
         mut self,
         records: flume::Sender<Record<AckTicket>>,
-        acks: flume::Receiver<AckTicket>,
+        acks: Arc<AckQueue>,
         stop: CancellationToken,
     ) {
         let (client, mut eventloop) = AsyncClient::new(self.options.clone(), 1024);
         let generation = Arc::new(AtomicU64::new(0));
-        let mut acker = tokio::spawn(forward_acks(client.clone(), acks, Arc::clone(&generation)));
+        let mut acker = tokio::spawn(forward_acks(
+            client.clone(),
+            Arc::clone(&acks),
+            Arc::clone(&generation),
+        ));
+        let mut direct = Vec::new();
         let mut records = Some(records);
         let mut first_connack = true;
         let mut acks_flushed = false;
@@ -121,6 +118,7 @@ impl SiteSubscriber {
                 event = eventloop.poll() => match event {
                     Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                         generation.fetch_add(1, Ordering::SeqCst);
+                        acks.reconnected();
                         if ack.code != ConnectReturnCode::Success {
                             tracing::error!(code = ?ack.code, "site broker refused the connection; check credentials and client id");
                             continue;
@@ -141,6 +139,11 @@ impl SiteSubscriber {
                             tracing::error!("site broker: the writer has stopped; stopping intake");
                             records = None;
                         }
+                        write_acks(&mut eventloop, &acks, generation.load(Ordering::SeqCst), &mut direct).await;
+                    }
+                    Ok(Event::Outgoing(Outgoing::PubAck(pkid) | Outgoing::PubRec(pkid))) => {
+                        acks.written(pkid);
+                        write_acks(&mut eventloop, &acks, generation.load(Ordering::SeqCst), &mut direct).await;
                     }
                     Ok(Event::Incoming(Packet::SubAck(ack))) => {
                         if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) {
@@ -211,19 +214,48 @@ async fn send_beating<T>(
     }
 }
 
-async fn forward_acks(
-    client: AsyncClient,
-    acks: flume::Receiver<AckTicket>,
-    generation: Arc<AtomicU64>,
+/// Write the committed acks the queue allows straight onto the connection,
+/// in one flush. Between polls only: a poll cancelled midway could lose them.
+async fn write_acks(
+    eventloop: &mut EventLoop,
+    acks: &AckQueue,
+    generation: u64,
+    pkids: &mut Vec<u16>,
 ) {
-    while let Ok(t) = acks.recv_async().await {
-        if t.generation != generation.load(Ordering::SeqCst) {
-            continue;
+    let Some(network) = eventloop.network.as_mut() else {
+        return; // not connected: the broker redelivers what is unacked
+    };
+    acks.take_direct(generation, pkids);
+    if pkids.is_empty() {
+        return;
+    }
+    for pkid in pkids.drain(..) {
+        if let Err(e) = network.write(Packet::PubAck(PubAck::new(pkid))).await {
+            // The next poll reports the broken connection.
+            tracing::debug!(error = %e, "site broker: cannot write acks");
+            break;
         }
-        let mut p = Publish::new("", t.qos, Vec::new());
-        p.pkid = t.pkid;
-        if client.ack(&p).await.is_err() {
-            return;
+    }
+    if let Err(e) = network.flush().await {
+        tracing::debug!(error = %e, "site broker: cannot flush acks");
+    }
+}
+
+/// Send the oldest committed ack through the client when the loop would
+/// not write it itself (it is idle in `poll`, or the ack is a PUBREC).
+/// Returns once the writer has ended and every ack is out.
+async fn forward_acks(client: AsyncClient, acks: Arc<AckQueue>, generation: Arc<AtomicU64>) {
+    loop {
+        match acks.claim(generation.load(Ordering::SeqCst)) {
+            Claim::Forward(t) => {
+                let mut p = Publish::new("", t.qos, Vec::new());
+                p.pkid = t.pkid;
+                if client.ack(&p).await.is_err() {
+                    return;
+                }
+            }
+            Claim::Wait => acks.ready().await,
+            Claim::Done => return,
         }
     }
 }

@@ -16,7 +16,7 @@ pub use query::{
     DeadLetter, DeviceStatus, DoorStatus, LogReader, PlanInfo, Summary, Sync, FLAPS_PREFIX,
 };
 pub use schema::apply_migrations;
-pub use writer::{Outcome, Record, Writer, WriterStats};
+pub use writer::{AckSink, Outcome, Record, Writer, WriterStats};
 
 use std::path::Path;
 

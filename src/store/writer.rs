@@ -74,6 +74,22 @@ pub struct WriterStats {
     pub beat: Heartbeat,
 }
 
+/// Where the writer hands back each commit's tickets, in the order the
+/// records were sent.
+pub trait AckSink<A>: Send + 'static {
+    fn committed(&self, tickets: impl Iterator<Item = A>);
+}
+
+impl<A: Send + 'static> AckSink<A> for flume::Sender<A> {
+    fn committed(&self, tickets: impl Iterator<Item = A>) {
+        for t in tickets {
+            // The receiver is gone only when the daemon is exiting; the
+            // broker then redelivers and dedupe recognises the message.
+            let _ = self.send(t);
+        }
+    }
+}
+
 /// Handle to the writer thread. Dropping every sender ends it after it has
 /// committed (and acked) everything it was given.
 pub struct Writer<A> {
@@ -85,12 +101,12 @@ pub struct Writer<A> {
 
 impl<A: Send + 'static> Writer<A> {
     /// Open the log at `path` and start the writer. Tickets of committed
-    /// records are sent to `acks` in the order the records were sent.
+    /// records are handed to `acks` in the order the records were sent.
     pub fn start(
         path: &Path,
         site: &str,
         config: &StoreConfig,
-        acks: flume::Sender<A>,
+        acks: impl AckSink<A>,
     ) -> Result<Writer<A>, StoreError> {
         let (conn, epoch) = open_for_write(path, site)?;
         let stats = Arc::new(WriterStats::default());
@@ -199,7 +215,7 @@ impl State {
         let mut recent = Vec::new();
         while let Some(row) = rows.next()? {
             let received_at: i64 = row.get(0)?;
-            if received_at < since {
+            if received_at < since || recent.len() >= double_scan::CAPACITY {
                 break;
             }
             let body: String = row.get(1)?;
@@ -219,7 +235,7 @@ impl State {
     fn run<A>(
         &mut self,
         rx: flume::Receiver<Record<A>>,
-        acks: flume::Sender<A>,
+        acks: impl AckSink<A>,
     ) -> Result<(), StoreError> {
         let max = self.config.batch_max_events;
         let delay = Duration::from_millis(self.config.batch_max_delay_ms);
@@ -241,11 +257,7 @@ impl State {
                 }
             }
             self.commit_until_done(&batch)?;
-            for ack in batch.drain(..).filter_map(|r| r.ack) {
-                // The receiver is gone only when the daemon is exiting; the
-                // broker then redelivers and dedupe recognises the message.
-                let _ = acks.send(ack);
-            }
+            acks.committed(batch.drain(..).filter_map(|r| r.ack));
             if self.last_prune.elapsed() >= PRUNE_EVERY {
                 self.stats.beat.beat();
                 self.prune();
