@@ -9,7 +9,9 @@
 //!
 //! Throughput runs alternate (broker alone, dockside) for BENCH_ROUNDS rounds
 //! (default 3) and the medians are reported. Environment: BENCH_N (messages
-//! per throughput run, default 200000), BENCH_LATENCY_S (default 10).
+//! per throughput run, default 200000), BENCH_LATENCY_S (default 10),
+//! BENCH_IDS=random (message ids in no order, as random UUIDs are, instead
+//! of a counter: the dedupe index then takes each key at a random place).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -45,6 +47,7 @@ async fn publisher(port: u16, count: u64, rate: u64, topic: String) {
     );
     opts.set_inflight(1000);
     let (client, mut eventloop) = AsyncClient::new(opts, 1000);
+    let random_ids = std::env::var("BENCH_IDS").is_ok_and(|v| v == "random");
     let sender = tokio::spawn(async move {
         let mut tick =
             (rate > 0).then(|| tokio::time::interval(Duration::from_micros(1_000_000 / rate)));
@@ -54,8 +57,13 @@ async fn publisher(port: u16, count: u64, rate: u64, topic: String) {
             }
             // The id carries the publish time so the reader can measure latency.
             let t = now_us();
+            let id = if random_ids {
+                format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&i.to_be_bytes()))
+            } else {
+                i.to_string()
+            };
             let payload = format!(
-                r#"{{"id":"{i}-{t}","device":"H{}","code":"C{i}-{t}","action":"pick","order":"O{}","qty":1}}"#,
+                r#"{{"id":"{id}-{t}","device":"H{}","code":"C{i}-{t}","action":"pick","order":"O{}","qty":1}}"#,
                 i % 50,
                 i / 10
             );
@@ -246,7 +254,11 @@ fn main() {
     println!("| same, p99 | {p99:.2} ms | ≤ 20 ms |");
     println!("| agent RSS at start / peak over the 1,000 events/s run | {rss_start_mib:.1} / {rss_mib:.1} MiB | ≤ 20 MB |");
     println!("| agent peak RSS over the saturation rounds | {rss_throughput_mib:.1} MiB | |");
-    println!("({cores} cores; {} latency samples)", lat_ms.len());
+    println!(
+        "({cores} cores; {} latency samples; message ids: {})",
+        lat_ms.len(),
+        std::env::var("BENCH_IDS").unwrap_or_else(|_| "counter".into())
+    );
     let (status, _) = agent.terminate();
     assert!(status.success());
 }

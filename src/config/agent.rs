@@ -309,12 +309,21 @@ impl Subscription {
                 "use `/`-separated levels; `+` matches one whole level, `#` only as the last level",
             );
         }
-        if !(1..=2).contains(&self.qos) {
-            p.push(
+        match self.qos {
+            1 => {}
+            0 => p.push(
                 format!("{at}.qos"),
-                format!("{} is not allowed", self.qos),
-                "use 1 (or 2): QoS 0 messages cannot be acknowledged after commit and may be lost",
-            );
+                "0 is not allowed".to_string(),
+                "use 1 (or remove the key): QoS 0 messages cannot be acknowledged after commit and may be lost",
+            ),
+            // rumqttc keeps a QoS 2 handshake in memory only: after a restart
+            // the broker's PUBREL is refused and the connection drops, again
+            // and again (found by tests/ingest.rs).
+            n => p.push(
+                format!("{at}.qos"),
+                format!("{n} is not allowed"),
+                "use 1 (or remove the key): dockside removes redeliveries itself (by id, or by content), so QoS 1 is exactly once in effect; QoS 2 publishers are delivered at QoS 1",
+            ),
         }
         if self.action.is_some() && self.kind != EventKind::Scan {
             p.push(
@@ -515,9 +524,11 @@ order = "/order"
     }
 
     #[test]
-    fn qos0_is_refused_with_the_reason() {
+    fn qos_other_than_1_is_refused_with_the_reason() {
         let p = problems(&GOOD.replace("action = \"pick\"", "action = \"pick\"\nqos = 0"));
         assert!(p[0].contains("QoS 0"), "{p:?}");
+        let p = problems(&GOOD.replace("action = \"pick\"", "action = \"pick\"\nqos = 2"));
+        assert!(p[0].contains("exactly once in effect"), "{p:?}");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! handles, many per write. When that loop is idle in `poll`, only a request
 //! wakes it: the forwarder then sends the oldest ticket through the client.
 //! While that forwarded ack is outstanding nothing is written directly, so
-//! acks leave in the order the messages came.
+//! acks leave in the order the messages came. Subscriptions are QoS 1, so
+//! every ack is a PUBACK (a QoS 0 message needs none).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -60,7 +61,7 @@ impl Inner {
         while self
             .tickets
             .front()
-            .is_some_and(|t| t.generation != generation || t.qos == QoS::AtMostOnce)
+            .is_some_and(|t| t.generation != generation || t.qos != QoS::AtLeastOnce)
         {
             self.tickets.pop_front();
         }
@@ -82,28 +83,15 @@ impl AckQueue {
         AckSender(Arc::clone(self))
     }
 
-    /// Take the QoS 1 acks the loop may write itself now, oldest first: none
-    /// while a forwarded ack is outstanding, and none past a QoS 2 ticket
-    /// (its PUBREC goes through the client, which tracks the handshake).
+    /// Take the acks the loop may write itself now, oldest first: none while
+    /// a forwarded ack is outstanding.
     pub fn take_direct(&self, generation: u64, out: &mut Vec<u16>) {
         let mut q = self.lock();
-        if q.forwarded.is_some() {
-            return;
-        }
-        loop {
+        if q.forwarded.is_none() {
             q.skip_moot(generation);
-            match q.tickets.front() {
-                Some(t) if t.qos == QoS::AtLeastOnce => {
-                    out.push(t.pkid);
-                    q.tickets.pop_front();
-                }
-                Some(_) => {
-                    drop(q);
-                    self.ready.notify_one();
-                    return;
-                }
-                None => return,
-            }
+            out.extend(q.tickets.drain(..).filter_map(|t| {
+                (t.generation == generation && t.qos == QoS::AtLeastOnce).then_some(t.pkid)
+            }));
         }
     }
 
@@ -129,7 +117,7 @@ impl AckQueue {
         self.ready.notified().await
     }
 
-    /// The client has written an ack (PUBACK or PUBREC) for `pkid`.
+    /// The client has written the PUBACK for `pkid`.
     pub fn written(&self, pkid: u16) {
         let mut q = self.lock();
         if q.forwarded == Some(pkid) {
@@ -203,26 +191,25 @@ mod tests {
     }
 
     #[test]
-    fn qos2_goes_through_the_client_and_moot_tickets_are_dropped() {
+    fn moot_tickets_are_dropped_on_both_ways_out() {
         let q = AckQueue::new();
         let tx = q.sender();
+        let zero = QoS::AtMostOnce; // nothing to ack
         tx.committed(
             [
-                t(0, 7, Q1), // earlier connection
+                t(0, 7, Q1),
+                t(1, 2, zero),
                 t(1, 1, Q1),
-                t(1, 2, QoS::AtMostOnce), // nothing to ack
-                t(1, 3, QoS::ExactlyOnce),
+                t(0, 8, Q1),
                 t(1, 4, Q1),
             ]
             .into_iter(),
         );
         let mut out = Vec::new();
         q.take_direct(1, &mut out);
-        assert_eq!(out, vec![1], "stops before the QoS 2 ticket");
-        assert_eq!(q.claim(1), Claim::Forward(t(1, 3, QoS::ExactlyOnce)));
-        q.written(3);
-        q.take_direct(1, &mut out);
         assert_eq!(out, vec![1, 4]);
+        tx.committed([t(0, 9, Q1), t(1, 3, zero), t(1, 5, Q1)].into_iter());
+        assert_eq!(q.claim(1), Claim::Forward(t(1, 5, Q1)));
     }
 
     #[test]

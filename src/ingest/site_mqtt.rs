@@ -141,7 +141,7 @@ impl SiteSubscriber {
                         }
                         write_acks(&mut eventloop, &acks, generation.load(Ordering::SeqCst), &mut direct).await;
                     }
-                    Ok(Event::Outgoing(Outgoing::PubAck(pkid) | Outgoing::PubRec(pkid))) => {
+                    Ok(Event::Outgoing(Outgoing::PubAck(pkid))) => {
                         acks.written(pkid);
                         write_acks(&mut eventloop, &acks, generation.load(Ordering::SeqCst), &mut direct).await;
                     }
@@ -181,14 +181,10 @@ impl SiteSubscriber {
     }
 
     fn subscribe(&self, client: &AsyncClient) {
-        let filters = self.subscriptions.iter().map(|s| {
-            let qos = if s.qos == 2 {
-                QoS::ExactlyOnce
-            } else {
-                QoS::AtLeastOnce
-            };
-            SubscribeFilter::new(s.topic.clone(), qos)
-        });
+        let filters = self
+            .subscriptions
+            .iter()
+            .map(|s| SubscribeFilter::new(s.topic.clone(), QoS::AtLeastOnce));
         if let Err(e) = client.try_subscribe_many(filters) {
             tracing::error!(error = %e, "site broker: cannot queue subscriptions");
         }
@@ -241,8 +237,8 @@ async fn write_acks(
     }
 }
 
-/// Send the oldest committed ack through the client when the loop would
-/// not write it itself (it is idle in `poll`, or the ack is a PUBREC).
+/// Send the oldest committed ack through the client, which wakes the loop
+/// when it is idle in `poll`.
 /// Returns once the writer has ended and every ack is out.
 async fn forward_acks(client: AsyncClient, acks: Arc<AckQueue>, generation: Arc<AtomicU64>) {
     loop {
@@ -275,8 +271,10 @@ fn to_record(
     };
     // A retained message may be replayed on every subscribe with a new
     // packet id, so it is recognised by content alone.
+    let packet_id = if p.retain { 0 } else { p.pkid };
     let content = Identity::Content {
-        hash: content_hash(&p.topic, &p.payload, if p.retain { 0 } else { p.pkid }),
+        hash: content_hash(&p.topic, &p.payload, packet_id),
+        packet_id,
         redelivery: p.dup || p.retain,
     };
     let decoded = match subs.iter().find(|s| topic::matches(&s.topic, &p.topic)) {

@@ -60,6 +60,16 @@ CREATE TABLE plans (
 -- `status`) without scanning the whole log.
 CREATE INDEX events_by_kind ON events (kind, seq);
 "#,
+    r#"
+-- Dedupe keys in the order messages come (store::dedupe explains the keys).
+-- `seen` keeps the keys made before this version until they expire.
+CREATE TABLE dedupe_keys (
+    key     BLOB    PRIMARY KEY,
+    seen_at INTEGER NOT NULL,
+    by_id   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX dedupe_keys_by_age ON dedupe_keys (by_id, seen_at);
+"#,
 ];
 
 /// Bring the schema up to date and return the database's epoch, creating it

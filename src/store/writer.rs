@@ -155,6 +155,8 @@ struct State {
     stats: Arc<WriterStats>,
     last_prune: Instant,
     path: PathBuf,
+    /// `seen` (the dedupe table before schema 5) still holds keys.
+    legacy_seen: bool,
 }
 
 enum Failure {
@@ -200,7 +202,9 @@ impl State {
             stats,
             last_prune: Instant::now(),
             path: path.to_path_buf(),
+            legacy_seen: false,
         };
+        state.legacy_seen = state.legacy_seen_left()?;
         state.reload_recent_scans()?;
         Ok(state)
     }
@@ -344,13 +348,14 @@ impl State {
             // A key that must not repeat is claimed in one statement: no row
             // inserted means it is held already (one index probe, not two).
             let mut seen_claim = tx.prepare_cached(
-                "INSERT INTO seen (key, seen_at, by_id) VALUES (?1, ?2, ?3)
+                "INSERT INTO dedupe_keys (key, seen_at, by_id) VALUES (?1, ?2, ?3)
                  ON CONFLICT(key) DO NOTHING",
             )?;
             let mut seen_i = tx.prepare_cached(
-                "INSERT INTO seen (key, seen_at, by_id) VALUES (?1, ?2, ?3)
+                "INSERT INTO dedupe_keys (key, seen_at, by_id) VALUES (?1, ?2, ?3)
                  ON CONFLICT(key) DO UPDATE SET seen_at = excluded.seen_at",
             )?;
+            let mut legacy_q = tx.prepare_cached("SELECT 1 FROM seen WHERE key = ?1")?;
             let mut event_i = tx.prepare_cached(
                 "INSERT INTO events (seq, kind, source_topic, source_id, received_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
@@ -361,7 +366,11 @@ impl State {
             for r in batch {
                 if let Some((key, by_id)) = r.identity.key() {
                     if r.identity.checks_seen() {
-                        if seen_claim.execute(params![&key[..], now, by_id])? == 0 {
+                        let held = seen_claim.execute(params![&key[..], now, by_id])? == 0
+                            || (self.legacy_seen
+                                && legacy_q
+                                    .exists([&r.identity.legacy_key().expect("keyed")[..]])?);
+                        if held {
                             *counts.entry("duplicates").or_default() += 1;
                             continue;
                         }
@@ -453,13 +462,30 @@ impl State {
         let now = now_ms();
         let content_before = now - self.config.dedupe_window_s as i64 * 1000;
         let id_before = now - self.config.id_retention_h as i64 * 3_600_000;
-        let result = self.conn.execute(
-            "DELETE FROM seen WHERE (by_id = 0 AND seen_at < ?1) OR (by_id = 1 AND seen_at < ?2)",
-            params![content_before, id_before],
-        );
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "store: pruning dedupe keys failed; will retry");
+        let delete = |table: &str| {
+            self.conn.execute(
+                &format!("DELETE FROM {table} WHERE (by_id = 0 AND seen_at < ?1) OR (by_id = 1 AND seen_at < ?2)"),
+                params![content_before, id_before],
+            )
+        };
+        let result = delete("dedupe_keys")
+            .and_then(|_| {
+                if self.legacy_seen {
+                    delete("seen")
+                } else {
+                    Ok(0)
+                }
+            })
+            .and_then(|_| self.legacy_seen_left());
+        match result {
+            Ok(left) => self.legacy_seen = left,
+            Err(e) => tracing::warn!(error = %e, "store: pruning dedupe keys failed; will retry"),
         }
+    }
+
+    fn legacy_seen_left(&self) -> rusqlite::Result<bool> {
+        self.conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM seen)", [], |r| r.get(0))
     }
 }
 
@@ -532,6 +558,7 @@ mod tests {
     fn by_content(payload: &str, pkid: u16, redelivery: bool) -> Identity {
         Identity::Content {
             hash: content_hash("t", payload.as_bytes(), pkid),
+            packet_id: pkid,
             redelivery,
         }
     }
@@ -547,6 +574,72 @@ mod tests {
         drop(tx);
         writer.finish().expect("finish");
         ack_rx.drain().collect()
+    }
+
+    #[test]
+    fn keys_kept_before_schema_5_still_recognise_a_repeat_until_they_expire() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = dir.path().join("d.db");
+        write(&db, vec![]);
+        // As a database written before schema 5 holds them: in `seen`.
+        let conn = Connection::open(&db).expect("open");
+        for (identity, age_h) in [
+            (by_id("old"), 1),
+            (by_content("C", 4, false), 1),
+            (by_id("stale"), 1000),
+        ] {
+            conn.execute(
+                "INSERT INTO seen (key, seen_at, by_id) VALUES (?1, ?2, ?3)",
+                params![
+                    &identity.legacy_key().expect("keyed")[..],
+                    now_ms() - age_h * 3_600_000,
+                    matches!(identity, Identity::SourceId { .. })
+                ],
+            )
+            .expect("legacy key");
+        }
+        drop(conn);
+        write(
+            &db,
+            vec![
+                record(1, by_id("old"), scan("S1", "X", 0)), // repeat
+                record(2, by_content("C", 4, true), scan("S1", "C", 0)), // redelivery
+                record(3, by_id("new"), scan("S1", "Y", 0)),
+            ],
+        );
+        let s = LogReader::open(&db)
+            .expect("open")
+            .summary()
+            .expect("summary");
+        assert_eq!((s.events, s.duplicates_dropped), (1, 2));
+
+        // Pruning forgets the expired legacy key and, once `seen` is empty,
+        // stops looking there.
+        let mut w = State::load(
+            open_for_write(&db, "dc-1").expect("open").0,
+            &db,
+            StoreConfig {
+                dedupe_window_s: 1,
+                ..StoreConfig::default()
+            },
+            Arc::default(),
+        )
+        .expect("load");
+        assert!(w.legacy_seen);
+        w.prune();
+        let left: Vec<Vec<u8>> = w
+            .conn
+            .prepare("SELECT key FROM seen")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(left, vec![by_id("old").legacy_key().unwrap().to_vec()]);
+        assert!(w.legacy_seen);
+        w.conn.execute("DELETE FROM seen", []).unwrap();
+        w.prune();
+        assert!(!w.legacy_seen);
     }
 
     #[test]
