@@ -85,17 +85,27 @@ impl Outbox {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let upto = synced_upto(&tx)?;
+        // Up to the last synced event, and only before the first one inside
+        // retention. Found first: as a subquery of the DELETE, SQLite did not
+        // use it to bound the scan (75 ms with a million rows, holding the
+        // write lock while ingest waited).
+        let first_kept: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM events WHERE received_at >= ?1 ORDER BY seq LIMIT 1",
+                [before],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let upto = synced_upto(&tx)?.min(first_kept.map_or(i64::MAX, |s| s - 1));
         let n = tx.execute(
             "DELETE FROM events WHERE seq IN
                (SELECT seq FROM events
                   WHERE seq <= ?1
-                  AND seq < coalesce((SELECT seq FROM events WHERE received_at >= ?2 ORDER BY seq LIMIT 1), ?1 + 1)
                   AND seq NOT IN (SELECT max(seq) FROM events
                                   WHERE kind IN ('door_changed', 'device_online', 'device_offline')
                                   GROUP BY kind, json_extract(body, '$.door'), json_extract(body, '$.device'))
-                ORDER BY seq LIMIT ?3)",
-            params![upto, before, max_rows as i64],
+                ORDER BY seq LIMIT ?2)",
+            params![upto, max_rows as i64],
         )?;
         tx.commit()?;
         Ok(n)
