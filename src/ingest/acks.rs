@@ -55,16 +55,11 @@ pub enum Claim {
     Done,
 }
 
-impl Inner {
-    /// Drop the tickets that need no ack: QoS 0, or an earlier connection's.
-    fn skip_moot(&mut self, generation: u64) {
-        while self
-            .tickets
-            .front()
-            .is_some_and(|t| t.generation != generation || t.qos != QoS::AtLeastOnce)
-        {
-            self.tickets.pop_front();
-        }
+impl AckTicket {
+    /// Whether this ticket still calls for an ack: not QoS 0, and of the
+    /// current connection.
+    fn due(&self, generation: u64) -> bool {
+        self.generation == generation && self.qos == QoS::AtLeastOnce
     }
 }
 
@@ -88,10 +83,12 @@ impl AckQueue {
     pub fn take_direct(&self, generation: u64, out: &mut Vec<u16>) {
         let mut q = self.lock();
         if q.forwarded.is_none() {
-            q.skip_moot(generation);
-            out.extend(q.tickets.drain(..).filter_map(|t| {
-                (t.generation == generation && t.qos == QoS::AtLeastOnce).then_some(t.pkid)
-            }));
+            out.extend(
+                q.tickets
+                    .drain(..)
+                    .filter(|t| t.due(generation))
+                    .map(|t| t.pkid),
+            );
         }
     }
 
@@ -101,7 +98,9 @@ impl AckQueue {
         if q.forwarded.is_some() {
             return Claim::Wait;
         }
-        q.skip_moot(generation);
+        while q.tickets.front().is_some_and(|t| !t.due(generation)) {
+            q.tickets.pop_front();
+        }
         match q.tickets.pop_front() {
             Some(t) => {
                 q.forwarded = Some(t.pkid);
